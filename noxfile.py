@@ -1,0 +1,58 @@
+#!/usr/bin/env -S uv run --script
+# /// script
+# dependencies = ["nox>=2025.2.9"]
+# ///
+"""AegisTrader quality gates. ``nox`` runs them all; ``nox -s NAME`` runs one.
+
+Thresholds and tool settings live in pyproject.toml; this file only says what runs.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+def install(session: nox.Session, extra: str) -> None:
+    """Install the project with one of its pyproject extras."""
+    session.install("-e", f".[{extra}]")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Lint with ruff (rules, including security ones, in pyproject.toml)."""
+    install(session, "lint")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session
+def format(session: nox.Session) -> None:
+    """Check formatting with black; `nox -s format -- --fix` rewrites the files."""
+    install(session, "format")
+    if "--fix" in session.posargs:
+        session.run("black", ".")
+    else:
+        session.run("black", "--check", "--diff", ".", *session.posargs)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict, then the annotation-coverage figure and its gate."""
+    install(session, "typecheck")
+    session.run("mypy", *session.posargs)
+    session.run("python", "-m", "aegis_delivery.annotation_coverage")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
+    install(session, "test")
+    session.run("pytest", "--cov", "--cov-report=term-missing", *session.posargs)
+
+
+if __name__ == "__main__":
+    nox.main()

@@ -1,0 +1,266 @@
+"""Typed delivery settings, loaded once from ``[tool.aegis]`` in ``pyproject.toml``.
+
+Every fact the tasks need (registry, apps, chart, environments, gate thresholds) is read
+here and nowhere else. A wrong or missing key fails with the key, the file and what was
+expected, before any command runs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TypeVar
+
+from aegis_delivery.errors import ConfigError
+from aegis_delivery.validation import PLATFORM_PATTERN
+
+TABLE = "tool.aegis"
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A Go-style duration (``10m``, ``1h30m``, ``90s``), as helm and kubectl take it."""
+
+    text: str
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _DURATION.match(text)
+        if not text or match is None:
+            raise ValueError(f"{text!r} is not a duration like '10m', '90s' or '1h30m'")
+        hours, minutes, seconds = (int(group or 0) for group in match.groups())
+        total = hours * 3600 + minutes * 60 + seconds
+        if total <= 0:
+            raise ValueError(f"{text!r} must be longer than zero")
+        return cls(text=text, seconds=total)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    annotation_coverage: float
+    annotation_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    name: str
+    context: Path
+    dockerfile: Path
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    namespace: str
+    kube_context: str
+    timeout: Duration
+    history_max: int
+    lock_wait: Duration
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    root: Path
+    source: Path
+    registry: str
+    repository: str
+    default_branch: str
+    chart: Path
+    release: str
+    gates: GateSettings
+    apps: Mapping[str, AppConfig]
+    environments: Mapping[str, EnvironmentConfig]
+
+    def app(self, name: str) -> AppConfig:
+        """The named app, or an error that lists the apps that exist."""
+        try:
+            return self.apps[name]
+        except KeyError:
+            known = ", ".join(sorted(self.apps))
+            raise ConfigError(f"unknown app {name!r}: expected one of {known}") from None
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The named environment, or an error that lists the environments that exist."""
+        try:
+            return self.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.environments))
+            raise ConfigError(f"unknown environment {name!r}: expected one of {known}") from None
+
+
+class _Table:
+    """A TOML table that knows its dotted path, so every error names the exact key."""
+
+    def __init__(self, data: Mapping[str, object], path: str, source: Path) -> None:
+        self.data = data
+        self.path = path
+        self.source = source
+
+    def fail(self, key: str, expected: str, got: object = None) -> ConfigError:
+        where = f"{self.path}.{key}" if key else self.path
+        found = "it is missing" if got is None else f"found {got!r}"
+        return ConfigError(f"{self.source}: [{where}] must be {expected}; {found}")
+
+    def get(self, key: str, kind: type[T], expected: str, default: T | None = None) -> T:
+        value = self.data.get(key, default)
+        # bool is an int subclass: never accept true/false where a number is expected.
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            raise self.fail(key, expected, value)
+        return value
+
+    def number(self, key: str, expected: str) -> float:
+        value = self.data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, expected, value)
+        return float(value)
+
+    def text(self, key: str, expected: str = "a non-empty string") -> str:
+        value = self.get(key, str, expected)
+        if not value.strip():
+            raise self.fail(key, expected, value)
+        return value
+
+    def table(self, key: str) -> _Table:
+        value = self.get(key, dict, "a table")
+        return _Table(value, f"{self.path}.{key}", self.source)
+
+    def strings(self, key: str, expected: str) -> tuple[str, ...]:
+        value = self.get(key, list, expected)
+        if not value or not all(isinstance(item, str) and item for item in value):
+            raise self.fail(key, expected, value)
+        return tuple(value)
+
+    def duration(self, key: str, default: str) -> Duration:
+        text = self.get(key, str, "a duration like '10m'", default)
+        try:
+            return Duration.parse(text)
+        except ValueError as error:
+            raise self.fail(key, "a duration like '10m', '90s' or '1h30m'", text) from error
+
+    def unknown_keys(self, allowed: set[str]) -> None:
+        extra = sorted(set(self.data) - allowed)
+        if extra:
+            raise ConfigError(
+                f"{self.source}: [{self.path}] has unknown key {extra[0]!r}; "
+                f"expected only {', '.join(sorted(allowed))}"
+            )
+
+
+def _relative_path(table: _Table, key: str, root: Path) -> Path:
+    text = table.text(key, "a path relative to the repository root")
+    if PurePosixPath(text).is_absolute() or ".." in PurePosixPath(text).parts:
+        raise table.fail(key, "a path inside the repository (relative, no '..')", text)
+    return root / text
+
+
+def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
+    table.unknown_keys({"context", "dockerfile", "platforms"})
+    if not _NAME.match(name):
+        raise table.fail("", "named in lower case letters, digits and '-'", name)
+    platforms = table.strings("platforms", "a non-empty list of platforms like 'linux/amd64'")
+    for platform in platforms:
+        if not PLATFORM_PATTERN.match(platform):
+            raise table.fail("platforms", "a list of platforms like 'linux/amd64'", platform)
+    return AppConfig(
+        name=name,
+        context=_relative_path(table, "context", root),
+        dockerfile=_relative_path(table, "dockerfile", root),
+        platforms=platforms,
+    )
+
+
+def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
+    table.unknown_keys({"namespace", "kube_context", "timeout", "history_max", "lock_wait"})
+    namespace = table.text("namespace", "a Kubernetes namespace name")
+    if not _NAME.match(namespace) or len(namespace) > 63:
+        raise table.fail("namespace", "a DNS-1123 label (lower case, digits, '-')", namespace)
+    history_max = table.get("history_max", int, "a positive integer", 10)
+    if history_max < 1:
+        raise table.fail("history_max", "a positive integer", history_max)
+    return EnvironmentConfig(
+        name=name,
+        namespace=namespace,
+        kube_context=table.text("kube_context", "the expected kubectl context name"),
+        timeout=table.duration("timeout", "10m"),
+        history_max=history_max,
+        lock_wait=table.duration("lock_wait", "5m"),
+    )
+
+
+def _load_gates(table: _Table) -> GateSettings:
+    table.unknown_keys({"annotation_coverage", "annotation_paths"})
+    coverage = table.number("annotation_coverage", "a percentage from 0 to 100")
+    if not 0 <= coverage <= 100:
+        raise table.fail("annotation_coverage", "a percentage from 0 to 100", coverage)
+    return GateSettings(
+        annotation_coverage=coverage,
+        annotation_paths=table.strings("annotation_paths", "a non-empty list of paths"),
+    )
+
+
+def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig:
+    """Build the typed settings from a parsed ``pyproject.toml``; pure, for tests."""
+    tool = document.get("tool")
+    aegis = tool.get("aegis") if isinstance(tool, dict) else None
+    if not isinstance(aegis, dict):
+        raise ConfigError(f"{source}: the table [{TABLE}] is missing; see README 'Configuration'")
+    top = _Table(aegis, TABLE, source)
+    top.unknown_keys(
+        {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
+        | {"environments"}
+    )
+    root = source.parent
+    apps_table = top.table("apps")
+    apps = {name: _load_app(name, apps_table.table(name), root) for name in sorted(apps_table.data)}
+    if not apps:
+        raise apps_table.fail("", "a table with at least one app")
+    environments_table = top.table("environments")
+    environments = {
+        name: _load_environment(name, environments_table.table(name))
+        for name in sorted(environments_table.data)
+    }
+    return DeliveryConfig(
+        root=root,
+        source=source,
+        registry=top.text("registry", "a registry host like 'ghcr.io'"),
+        repository=top.text("repository", "OWNER/REPO under the registry"),
+        default_branch=top.text("default_branch", "a branch name like 'main'"),
+        chart=_relative_path(top, "chart", root),
+        release=top.text("release", "a Helm release name"),
+        gates=_load_gates(top.table("gates")),
+        apps=apps,
+        environments=environments,
+    )
+
+
+def find_pyproject(start: Path) -> Path:
+    """The nearest ``pyproject.toml`` holding ``[tool.aegis]``, searching upwards from *start*."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and b"[tool.aegis]" in candidate.read_bytes():
+            return candidate
+    raise ConfigError(
+        f"no pyproject.toml with a [{TABLE}] table in {start} or above; "
+        "run the task from the repository checkout"
+    )
+
+
+def load_config(path: Path | None = None) -> DeliveryConfig:
+    """Read and validate the settings; *path* defaults to the nearest ``pyproject.toml``."""
+    source = (path or find_pyproject(Path.cwd())).resolve()
+    try:
+        document = tomllib.loads(source.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot read it ({error.strerror})") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: not valid TOML ({error})") from error
+    return parse_config(document, source)

@@ -1,0 +1,117 @@
+"""The console layer: progress and errors for people, JSON for machines.
+
+Rich formatting only on an interactive terminal outside CI; plain lines otherwise, so CI
+logs stay greppable. With ``--json`` the document is the only thing on stdout and every
+human line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from aegis_delivery.masking import Masker
+
+if TYPE_CHECKING:
+    import rich.console
+
+
+def is_plain(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Plain output when not on a TTY, in CI, or when NO_COLOR asks for it."""
+    env = os.environ if environ is None else environ
+    if env.get("CI", "").lower() in {"true", "1"} or "NO_COLOR" in env:
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return not (callable(isatty) and isatty())
+
+
+class Console:
+    """Everything a task prints goes through here, masked."""
+
+    def __init__(
+        self,
+        masker: Masker,
+        *,
+        json_mode: bool = False,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        plain: bool | None = None,
+    ) -> None:
+        self.masker = masker
+        self.json_mode = json_mode
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        # Human-readable lines never mix into a JSON document.
+        self.human = self.err if json_mode else self.out
+        self.plain = is_plain(self.human) if plain is None else plain
+        self._rich: rich.console.Console | None = None
+        if not self.plain:
+            import rich.console  # deferred: keeps `invoke --list` fast
+
+            self._rich = rich.console.Console(file=self.human, highlight=False)
+
+    def _write(self, stream: IO[str], text: str) -> None:
+        stream.write(self.masker.mask(text) + "\n")
+        stream.flush()
+
+    def _styled(self, style: str, prefix: str, message: str) -> None:
+        masked = self.masker.mask(message)
+        if self._rich is not None:
+            from rich.markup import escape
+
+            self._rich.print(f"[{style}]{escape(prefix)}[/] {escape(masked)}")
+        else:
+            self._write(self.human, f"{prefix} {masked}")
+
+    def step(self, message: str) -> None:
+        """A stage of the task starts."""
+        self._styled("bold cyan", "==>", message)
+
+    def info(self, message: str) -> None:
+        self._styled("dim", "   ", message)
+
+    def success(self, message: str) -> None:
+        self._styled("bold green", "ok:", message)
+
+    def warn(self, message: str) -> None:
+        self._styled("bold yellow", "warning:", message)
+
+    def error(self, message: str) -> None:
+        """Errors always go to stderr, whatever the mode."""
+        masked = self.masker.mask(message)
+        if self._rich is not None and self.human is self.err:
+            from rich.markup import escape
+
+            self._rich.print(f"[bold red]error:[/] {escape(masked)}")
+        else:
+            self._write(self.err, f"error: {masked}")
+
+    def output_line(self, line: str) -> None:
+        """One line streamed from a child process."""
+        self._write(self.human, "    " + line.rstrip("\n"))
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+        if self._rich is not None:
+            import rich.table
+
+            table = rich.table.Table(title=title)
+            for column in columns:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*(self.masker.mask(cell) for cell in row))
+            self._rich.print(table)
+            return
+        widths = [
+            max(len(str(column)), *(len(row[index]) for row in rows)) if rows else len(column)
+            for index, column in enumerate(columns)
+        ]
+        lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+        self._write(self.human, "\n".join(line.rstrip() for line in lines))
+
+    def emit_json(self, document: Mapping[str, Any]) -> None:
+        """The machine-readable result: one JSON document on stdout, masked like the rest."""
+        self._write(self.out, json.dumps(document, indent=2, sort_keys=True))

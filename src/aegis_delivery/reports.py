@@ -1,0 +1,106 @@
+"""Typed results turned into what people and machines read: tables and JSON documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.console import Console
+from aegis_delivery.errors import ToolUnavailable
+from aegis_delivery.session import TaskSession
+from aegis_delivery.tools import ToolStatus, check_tools
+
+
+def config_document(config: DeliveryConfig) -> dict[str, Any]:
+    """The settings as plain data, paths relative to the repository."""
+
+    def relative(path: object) -> str:
+        return str(path).removeprefix(str(config.root) + "/")
+
+    return {
+        "source": str(config.source),
+        "registry": config.registry,
+        "repository": config.repository,
+        "default_branch": config.default_branch,
+        "chart": relative(config.chart),
+        "release": config.release,
+        "gates": {
+            "annotation_coverage": config.gates.annotation_coverage,
+            "annotation_paths": list(config.gates.annotation_paths),
+        },
+        "apps": {
+            app.name: {
+                "context": relative(app.context),
+                "dockerfile": relative(app.dockerfile),
+                "platforms": list(app.platforms),
+            }
+            for app in config.apps.values()
+        },
+        "environments": {
+            env.name: {
+                "namespace": env.namespace,
+                "kube_context": env.kube_context,
+                "timeout": env.timeout.text,
+                "history_max": env.history_max,
+                "lock_wait": env.lock_wait.text,
+            }
+            for env in config.environments.values()
+        },
+    }
+
+
+def show_config(console: Console, config: DeliveryConfig) -> None:
+    document = config_document(config)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    console.info(f"settings from {document['source']}")
+    console.info(f"images: {config.registry}/{config.repository}/<app>; chart {document['chart']}")
+    console.table(
+        "apps",
+        ("app", "context", "dockerfile", "platforms"),
+        [
+            (name, app["context"], app["dockerfile"], ",".join(app["platforms"]))
+            for name, app in document["apps"].items()
+        ],
+    )
+    console.table(
+        "environments",
+        ("environment", "namespace", "kube context", "timeout", "history max"),
+        [
+            (name, env["namespace"], env["kube_context"], env["timeout"], str(env["history_max"]))
+            for name, env in document["environments"].items()
+        ],
+    )
+
+
+def tools_document(statuses: list[ToolStatus]) -> dict[str, Any]:
+    return {
+        "tools": {
+            status.name: {
+                "ok": status.ok,
+                "path": str(status.path) if status.path else None,
+                "version": status.version,
+                "needed_for": status.needed_for,
+            }
+            for status in statuses
+        }
+    }
+
+
+def show_tools(session: TaskSession) -> None:
+    """Report every tool; unavailable ones make the task exit with the 'unavailable' code."""
+    statuses = check_tools(session.runner, session.config.root)
+    if session.console.json_mode:
+        session.console.emit_json(tools_document(statuses))
+    else:
+        session.console.table(
+            "tools",
+            ("tool", "version", "needed for", "path"),
+            [(s.name, s.version, s.needed_for, str(s.path or "")) for s in statuses],
+        )
+    missing = [status.name for status in statuses if not status.ok]
+    if missing:
+        raise ToolUnavailable(
+            f"not available: {', '.join(missing)} (scripts/install-tools installs the pinned ones)"
+        )

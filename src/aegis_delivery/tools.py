@@ -23,7 +23,7 @@ VERSION_ARGUMENTS: Mapping[str, tuple[str, ...]] = {
     "docker": ("version", "--format", "{{.Server.Version}}"),
     "helm": ("version", "--short"),
     "helm3": ("version", "--short"),
-    "kubectl": ("version", "--client", "--output=yaml"),
+    "kubectl": ("version", "--client"),
     "trivy": ("--version",),
     "nox": ("--version",),
 }

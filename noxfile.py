@@ -16,10 +16,17 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+AEGIS = PYPROJECT["tool"]["aegis"]
 
-def install(session: nox.Session, extra: str) -> None:
-    """Install the project with one of its pyproject extras."""
-    session.install("-e", f".[{extra}]")
+
+# The Python service is tested and type-checked with the toolkit; its deps are its own extras.
+MONITOR_API = "apps/monitor-api[test]"
+
+
+def install(session: nox.Session, extra: str, *more: str) -> None:
+    """Install the project with one of its pyproject extras (and the app where it is checked)."""
+    session.install("-e", f".[{extra}]", *(f"--editable={path}" for path in more))
 
 
 @nox.session
@@ -42,7 +49,7 @@ def format(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict, then the annotation-coverage figure and its gate."""
-    install(session, "typecheck")
+    install(session, "typecheck", MONITOR_API)
     session.run("mypy", *session.posargs)
     session.run("python", "-m", "aegis_delivery.annotation_coverage")
 
@@ -50,8 +57,17 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
-    install(session, "test")
+    install(session, "test", MONITOR_API)
     session.run("pytest", "--cov", "--cov-report=term-missing", *session.posargs)
+
+
+@nox.session
+def dockerfiles(session: nox.Session) -> None:
+    """hadolint on every app's Dockerfile; fails at [tool.aegis.gates] dockerfile level."""
+    install(session, "dockerfiles")
+    threshold = AEGIS["gates"]["dockerfile_failure_threshold"]
+    paths = [app["dockerfile"] for app in AEGIS["apps"].values()]
+    session.run("hadolint", "--failure-threshold", threshold, *paths, *session.posargs)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,6 @@ def test_nox_lists_the_gates_and_holds_no_thresholds() -> None:
         [nox, "--list", "--json"], cwd=REPOSITORY, capture_output=True, text=True, check=True
     )
     sessions = {entry["session"] for entry in json.loads(result.stdout)}
-    assert {"lint", "format", "typecheck", "tests"} <= sessions
+    assert {"lint", "format", "typecheck", "tests", "dockerfiles"} <= sessions
     noxfile = (REPOSITORY / "noxfile.py").read_text()
     assert not re.search(r"fail_under\s*=|--cov-fail-under|--fail-under|\b80\b|\b100\b", noxfile)

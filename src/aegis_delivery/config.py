@@ -21,6 +21,8 @@ TABLE = "tool.aegis"
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
+HADOLINT_LEVELS = ("error", "warning", "info", "style")
+
 T = TypeVar("T")
 
 
@@ -47,6 +49,7 @@ class Duration:
 class GateSettings:
     annotation_coverage: float
     annotation_paths: tuple[str, ...]
+    dockerfile_failure_threshold: str
 
 
 @dataclass(frozen=True)
@@ -197,13 +200,18 @@ def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
 
 
 def _load_gates(table: _Table) -> GateSettings:
-    table.unknown_keys({"annotation_coverage", "annotation_paths"})
+    table.unknown_keys({"annotation_coverage", "annotation_paths", "dockerfile_failure_threshold"})
+    threshold = table.text("dockerfile_failure_threshold", "a hadolint level")
+    if threshold not in HADOLINT_LEVELS:
+        expected = f"one of {', '.join(HADOLINT_LEVELS)}"
+        raise table.fail("dockerfile_failure_threshold", expected, threshold)
     coverage = table.number("annotation_coverage", "a percentage from 0 to 100")
     if not 0 <= coverage <= 100:
         raise table.fail("annotation_coverage", "a percentage from 0 to 100", coverage)
     return GateSettings(
         annotation_coverage=coverage,
         annotation_paths=table.strings("annotation_paths", "a non-empty list of paths"),
+        dockerfile_failure_threshold=threshold,
     )
 
 

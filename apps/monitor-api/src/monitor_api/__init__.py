@@ -1,0 +1,1 @@
+"""AegisTrader monitor API: what the delivery toolkit deploys, probes and verifies."""

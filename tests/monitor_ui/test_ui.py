@@ -1,0 +1,135 @@
+"""monitor-ui: the data layer's unit tests (vitest), and the page in headless Chromium.
+
+The end-to-end test builds the standalone server exactly as the image does (static assets and
+public/ beside it), starts it against a real monitor-api (uvicorn) whose readiness checks a
+real nats-server, and reads the page through Debian's Chromium driven by playwright-core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPOSITORY
+from tests.docker_support import http_get
+from tests.services import NatsServer, free_port, require, wait_for_port
+
+UI = REPOSITORY / "apps" / "monitor-ui"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def npm(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["npm", *arguments],
+        cwd=UI,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "NEXT_TELEMETRY_DISABLED": "1", **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def node_modules() -> None:
+    require(shutil.which("npm") is not None, "Node.js and npm are not installed")
+    if not (UI / "node_modules" / ".package-lock.json").exists():
+        result = npm("ci", "--no-audit", "--no-fund")
+        assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_data_layer_unit_tests_pass(node_modules: None) -> None:
+    result = npm("test")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "5 passed" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def standalone_server(node_modules: None) -> Path:
+    result = npm("run", "build")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    server = UI / ".next" / "standalone"
+    # What the Dockerfile's runtime stage copies beside the traced server.
+    shutil.copytree(UI / ".next" / "static", server / ".next" / "static", dirs_exist_ok=True)
+    shutil.copytree(UI / "public", server / "public", dirs_exist_ok=True)
+    return server
+
+
+class Process:
+    """A server process on a loopback port, stopped at teardown."""
+
+    def __init__(self, argv: list[str], port: int, env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.port = port
+        wait_for_port(port, timeout=60)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture
+def stack(standalone_server: Path) -> Iterator[tuple[NatsServer, Process, Process]]:
+    nats = NatsServer()
+    nats.start()
+    api_port, ui_port = free_port(), free_port()
+    api = Process(
+        [sys.executable, "-m", "monitor_api"],
+        api_port,
+        {"HOST": "127.0.0.1", "PORT": str(api_port), "NATS_URL": nats.url,
+         "APP_VERSION": "9.9.9", "GIT_SHA": "feedbee", "IMAGE_TAG": "pr-7-feedbee"},
+        REPOSITORY,
+    )  # fmt: skip
+    ui = Process(
+        ["node", "server.js"],
+        ui_port,
+        {"HOSTNAME": "127.0.0.1", "PORT": str(ui_port),
+         "MONITOR_API_URL": f"http://127.0.0.1:{api_port}"},
+        standalone_server,
+    )  # fmt: skip
+    yield nats, api, ui
+    ui.stop()
+    api.stop()
+    nats.stop()
+
+
+def browse(ui: Process, expected: str) -> dict[str, object]:
+    require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
+    result = subprocess.run(
+        ["node", "e2e/status.e2e.mjs"],
+        cwd=UI,
+        env={**os.environ, "UI_URL": f"http://127.0.0.1:{ui.port}/", "EXPECT": expected},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_the_page_in_chromium_follows_the_api(stack: tuple[NatsServer, Process, Process]) -> None:
+    nats, api, ui = stack
+    assert http_get(f"http://127.0.0.1:{ui.port}/api/health") == (200, '{"status":"ok"}')
+    shown = browse(ui, "API ready")
+    assert shown["status"] == 200
+    assert shown["version"] == "version 9.9.9, commit feedbee, image tag pr-7-feedbee"
+    nats.stop()
+    browse(ui, "API not ready")
+    api.stop()
+    shown = browse(ui, "API unreachable")
+    assert shown["status"] == 200  # a clear state, not an error page

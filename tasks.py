@@ -7,10 +7,12 @@ follow one contract (README, "Exit codes"): 0 ok, 1 failed, 2 bad input, 3 gate 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke.context import Context
 from invoke.tasks import task
 
-from aegis_delivery import gates, reports
+from aegis_delivery import gates, publishing, reports, scanning
 from aegis_delivery.session import task_session
 
 DRY_RUN = "print the commands instead of running them"
@@ -39,3 +41,98 @@ def gate(c: Context, session: list[str] | None = None, dry_run: bool = False) ->
     """Run the quality gates (the same `nox` CI runs)."""
     with task_session(dry_run=dry_run) as task:
         task.runner.run(gates.nox_step(session or []))
+
+
+APP = "only this app (repeatable); default: every app in [tool.aegis.apps]"
+TAG = "an explicit image tag instead of the computed ones (emergency deploys)"
+PLATFORM = "comma-separated platforms; default: the host's locally, the apps' list in CI"
+CA_BUNDLE = "CA bundle for a TLS-intercepting proxy (BuildKit secret ca_bundle)"
+FORCE = "publish even from a context that publishes nothing (a PR, a feature branch)"
+SARIF = "also write SARIF files (GitHub code scanning) into this directory"
+BUILD_ARG = "KEY=VALUE for every app or APP:KEY=VALUE for one, e.g. a BASE_IMAGE (repeatable)"
+
+
+@task(help={"tag": TAG, "json": JSON})
+def tags(c: Context, tag: str | None = None, json: bool = False) -> None:
+    """Print the image references for this commit (GitHub event or local checkout)."""
+    with task_session(json_output=json) as session:
+        reports.show_tags(session.console, publishing.plan_images(session.config, tag=tag))
+
+
+@task(
+    iterable=["app", "build_arg"],
+    help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
+          "build_arg": BUILD_ARG, "dry_run": DRY_RUN},
+)  # fmt: skip
+def build(
+    c: Context,
+    app: list[str] | None = None,
+    tag: str | None = None,
+    platform: str | None = None,
+    ca_bundle: str | None = None,
+    build_arg: list[str] | None = None,
+    dry_run: bool = False,
+) -> None:
+    """Build the images with buildx (concurrently), tagged for this commit."""
+    with task_session(dry_run=dry_run) as session:
+        plan = publishing.plan_images(
+            session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
+            build_args=build_arg or [],
+        )  # fmt: skip
+        publishing.build(session.runner, plan)
+
+
+@task(
+    iterable=["app"],
+    help={"app": APP, "tag": TAG, "sarif": SARIF, "dry_run": DRY_RUN, "json": JSON},
+)  # fmt: skip
+def scan(
+    c: Context,
+    app: list[str] | None = None,
+    tag: str | None = None,
+    sarif: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Scan the built images and Dockerfiles with Trivy; exit 3 on findings, 4 if it can't."""
+    with task_session(dry_run=dry_run, json_output=json) as session:
+        plan = publishing.plan_images(session.config, apps=app or [], tag=tag)
+        found = scanning.scan(
+            session.runner,
+            session.config,
+            publishing.scan_targets(plan, []),
+            session.config.root / publishing.WORK_DIRECTORY / "scan",
+            Path(sarif) if sarif else None,
+        )
+        reports.show_scan(session.console, found, session.config.scan.vulnerabilities)
+        scanning.raise_on_findings(found)
+
+
+@task(
+    iterable=["app", "build_arg"],
+    help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
+          "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF, "dry_run": DRY_RUN, "json": JSON},
+)  # fmt: skip
+def push(
+    c: Context,
+    app: list[str] | None = None,
+    tag: str | None = None,
+    platform: str | None = None,
+    ca_bundle: str | None = None,
+    build_arg: list[str] | None = None,
+    force: bool = False,
+    sarif: str | None = None,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Build, scan, then publish the tags and record their digests for deploy."""
+    with task_session(dry_run=dry_run, json_output=json) as session:
+        plan = publishing.plan_images(
+            session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
+            build_args=build_arg or [],
+        )  # fmt: skip
+        pushed, _ = publishing.push(
+            session.runner, session.config, plan, force=force,
+            sarif_directory=Path(sarif) if sarif else None,
+        )  # fmt: skip
+        reports.show_pushed(session.console, plan, pushed, session.config.build.digests_file)

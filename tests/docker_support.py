@@ -98,3 +98,62 @@ def run_container(name: str, image: str, options: Sequence[str] = ()) -> str:
     docker("rm", "--force", name, check=False)
     docker("run", "--detach", "--name", name, *options, image)
     return name
+
+
+class LocalRegistry:
+    """The Distribution registry on loopback with htpasswd (bcrypt) authentication."""
+
+    USER = "aegis"
+    PASSWORD = "s3cret-registry-pass"  # noqa: S105 - a throw-away test registry
+
+    def __init__(self, directory: Path) -> None:
+        import shutil
+
+        from tests.services import free_port
+
+        binary = shutil.which("docker-registry")
+        require(
+            binary is not None, "docker-registry is not installed (apt-get install docker-registry)"
+        )
+        require(
+            shutil.which("htpasswd") is not None,
+            "htpasswd is missing (apt-get install apache2-utils)",
+        )
+        self.binary = str(binary)
+        self.port = free_port()
+        self.directory = directory
+        htpasswd = directory / "htpasswd"
+        subprocess.run(
+            ["htpasswd", "-Bbc", str(htpasswd), self.USER, self.PASSWORD],
+            check=True,
+            capture_output=True,
+        )
+        self.config = directory / "config.yml"
+        self.config.write_text(
+            "version: 0.1\n"
+            "log:\n  level: warn\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
+            "  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n"
+            f"auth:\n  htpasswd:\n    realm: aegis-test\n    path: {htpasswd}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        from tests.services import wait_for_port
+
+        log = (self.directory / "registry.log").open("ab")
+        self.process = subprocess.Popen(
+            [self.binary, "serve", str(self.config)], stdout=log, stderr=log
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from aegis_delivery.errors import ConfigError
+from aegis_delivery.scan import SEVERITIES, parse_severities
 from aegis_delivery.validation import PLATFORM_PATTERN
 
 TABLE = "tool.aegis"
@@ -53,6 +54,22 @@ class GateSettings:
 
 
 @dataclass(frozen=True)
+class ScanSettings:
+    severity: frozenset[str]
+    ignore_unfixed: bool
+    vulnerabilities: bool
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    ca_bundle_env: str
+    cache: str
+    push_attempts: int
+    retry_base_seconds: float
+    digests_file: Path
+
+
+@dataclass(frozen=True)
 class AppConfig:
     name: str
     context: Path
@@ -80,6 +97,8 @@ class DeliveryConfig:
     chart: Path
     release: str
     gates: GateSettings
+    scan: ScanSettings
+    build: BuildSettings
     apps: Mapping[str, AppConfig]
     environments: Mapping[str, EnvironmentConfig]
 
@@ -215,6 +234,40 @@ def _load_gates(table: _Table) -> GateSettings:
     )
 
 
+def _load_scan(table: _Table) -> ScanSettings:
+    table.unknown_keys({"severity", "ignore_unfixed", "vulnerabilities"})
+    text = table.text("severity", "a list like 'HIGH,CRITICAL'")
+    try:
+        severity = parse_severities(text)
+    except ValueError:
+        expected = f"a comma-separated list of {', '.join(SEVERITIES)}"
+        raise table.fail("severity", expected, text) from None
+    return ScanSettings(
+        severity=severity,
+        ignore_unfixed=table.get("ignore_unfixed", bool, "true or false", False),
+        vulnerabilities=table.get("vulnerabilities", bool, "true or false", True),
+    )
+
+
+def _load_build(table: _Table, root: Path) -> BuildSettings:
+    table.unknown_keys(
+        {"ca_bundle_env", "cache", "push_attempts", "retry_base_seconds", "digests_file"}
+    )
+    cache = table.text("cache", "one of none, registry, gha")
+    if cache not in {"none", "registry", "gha"}:
+        raise table.fail("cache", "one of none, registry, gha", cache)
+    attempts = table.get("push_attempts", int, "an integer from 1 to 10", 4)
+    if not 1 <= attempts <= 10:
+        raise table.fail("push_attempts", "an integer from 1 to 10", attempts)
+    return BuildSettings(
+        ca_bundle_env=table.text("ca_bundle_env", "an environment variable name"),
+        cache=cache,
+        push_attempts=attempts,
+        retry_base_seconds=table.number("retry_base_seconds", "seconds, like 1.0"),
+        digests_file=_relative_path(table, "digests_file", root),
+    )
+
+
 def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig:
     """Build the typed settings from a parsed ``pyproject.toml``; pure, for tests."""
     tool = document.get("tool")
@@ -224,7 +277,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
     top = _Table(aegis, TABLE, source)
     top.unknown_keys(
         {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
-        | {"environments"}
+        | {"environments", "scan", "build"}
     )
     root = source.parent
     apps_table = top.table("apps")
@@ -245,6 +298,8 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         chart=_relative_path(top, "chart", root),
         release=top.text("release", "a Helm release name"),
         gates=_load_gates(top.table("gates")),
+        scan=_load_scan(top.table("scan")),
+        build=_load_build(top.table("build"), root),
         apps=apps,
         environments=environments,
     )

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.console import Console
 from aegis_delivery.errors import ToolUnavailable
 from aegis_delivery.session import TaskSession
 from aegis_delivery.tools import ToolStatus, check_tools
+
+if TYPE_CHECKING:
+    from aegis_delivery.publishing import ImagePlan
+    from aegis_delivery.registry import PushedImage
+    from aegis_delivery.scan import ScanReport
 
 
 def config_document(config: DeliveryConfig) -> dict[str, Any]:
@@ -104,3 +110,39 @@ def show_tools(session: TaskSession) -> None:
         raise ToolUnavailable(
             f"not available: {', '.join(missing)} (scripts/install-tools installs the pinned ones)"
         )
+
+
+def show_tags(console: Console, plan: ImagePlan) -> None:
+    document = plan.document()
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    verdict = "published" if plan.decision.publish else "NOT published (build only)"
+    console.info(f"{plan.decision.reason}; {verdict}")
+    rows = [(app, reference) for app, refs in plan.references.items() for reference in refs]
+    console.table(
+        f"images for {plan.context.ref} @ {plan.context.source_sha[:7]}", ("app", "reference"), rows
+    )
+
+
+def show_scan(console: Console, found: list[ScanReport], vulnerabilities: bool) -> None:
+    from aegis_delivery.scanning import scan_document
+
+    if console.json_mode:
+        console.emit_json(scan_document(found, vulnerabilities))
+
+
+def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], file: Path) -> None:
+    document = {
+        "tags": list(plan.decision.tags),
+        "digests_file": str(file) if pushed else None,
+        "images": {image.app: {"digest": image.digest, "pinned": image.pinned,
+                               "tags": list(image.tags)} for image in pushed},
+    }  # fmt: skip
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    for image in pushed:
+        console.success(f"{image.app}: {', '.join(image.tags)} -> {image.digest}")
+    if pushed:
+        console.info(f"digests written to {file}")

@@ -148,6 +148,18 @@ class Runner:
             child.kill()
 
     # -- running -----------------------------------------------------------------------------
+    def announce(self, step: Step) -> bool:
+        """Print a step run by a library (python-on-whales) rather than here; False in a dry run."""
+        for secret in step.secrets:
+            self.masker.add(secret)
+        self.history.append(step)
+        shown = step.display(self.masker)
+        if self.dry_run:
+            self.console.info(f"[dry-run] {step.purpose}: {shown}")
+            return False
+        self.console.step(f"{step.purpose}: {shown}")
+        return True
+
     def run(self, step: Step, *, check: bool = True) -> Result:
         """Run (or, in a dry run, print) one step; raise ``CommandFailed`` on non-zero exit."""
         for secret in step.secrets:

@@ -1,0 +1,133 @@
+"""Where a run happens: the GitHub Actions event when there is one, else the local checkout.
+
+Everything downstream (tags, descriptions, publishing decisions) reads this one object, so a
+laptop and CI compute the same answer from the same commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis_delivery.errors import InputError, ToolUnavailable
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """The event, ref and commits a run is for."""
+
+    source: str  # "github" or "local"
+    event: str  # push, pull_request, workflow_dispatch, ..., or "local"
+    ref: str  # refs/heads/main, refs/tags/v1.2.3, refs/pull/7/merge
+    sha: str  # the commit checked out (for a pull request: GitHub's merge commit)
+    repository: str | None  # OWNER/REPO when known
+    actor: str
+    pull_request: int | None = None
+    pull_request_head_sha: str | None = None
+
+    @property
+    def branch(self) -> str | None:
+        return self.ref.removeprefix("refs/heads/") if self.ref.startswith("refs/heads/") else None
+
+    @property
+    def git_tag(self) -> str | None:
+        return self.ref.removeprefix("refs/tags/") if self.ref.startswith("refs/tags/") else None
+
+    @property
+    def source_sha(self) -> str:
+        """The commit the author pushed: a pull request's head, not its merge commit."""
+        return self.pull_request_head_sha or self.sha
+
+
+def _event_payload(path: str | None) -> Mapping[str, object]:
+    if not path:
+        return {}
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"GITHUB_EVENT_PATH={path} is not a readable JSON event: {error}"
+        ) from None
+    return document if isinstance(document, dict) else {}
+
+
+def from_github(environ: Mapping[str, str]) -> BuildContext:
+    """The context of a GitHub Actions run, from its documented environment variables."""
+    missing = [name for name in ("GITHUB_REF", "GITHUB_SHA") if not environ.get(name)]
+    if missing:
+        raise InputError(f"GitHub Actions context is incomplete: {', '.join(missing)} not set")
+    event = environ["GITHUB_EVENT_NAME"]
+    number: int | None = None
+    head_sha: str | None = None
+    if event in {"pull_request", "pull_request_target"}:
+        payload = _event_payload(environ.get("GITHUB_EVENT_PATH"))
+        pull_request = payload.get("pull_request")
+        if isinstance(pull_request, dict):
+            raw_number = pull_request.get("number")
+            number = raw_number if isinstance(raw_number, int) else None
+            head = pull_request.get("head")
+            if isinstance(head, dict) and isinstance(head.get("sha"), str):
+                head_sha = head["sha"]
+        if number is None:
+            # refs/pull/N/merge carries the number when the payload does not.
+            parts = environ["GITHUB_REF"].split("/")
+            if len(parts) == 4 and parts[1] == "pull" and parts[2].isdigit():
+                number = int(parts[2])
+        if number is None:
+            raise InputError("pull_request event without a pull request number in the payload")
+    return BuildContext(
+        source="github",
+        event=event,
+        ref=environ["GITHUB_REF"],
+        sha=environ["GITHUB_SHA"],
+        repository=environ.get("GITHUB_REPOSITORY") or None,
+        actor=environ.get("GITHUB_ACTOR", "github-actions"),
+        pull_request=number,
+        pull_request_head_sha=head_sha,
+    )
+
+
+def _git(root: Path, *arguments: str) -> str | None:
+    try:
+        # The user's own git, wherever PATH has it; a fixed, read-only query.
+        result = subprocess.run(  # noqa: S603
+            ["git", *arguments],  # noqa: S607
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        raise ToolUnavailable("git is not installed: it is needed to read the commit") from None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def from_git(root: Path, environ: Mapping[str, str]) -> BuildContext:
+    """The context of a local checkout: its branch (or exact tag) and HEAD."""
+    sha = _git(root, "rev-parse", "HEAD")
+    if not sha:
+        raise InputError(f"{root} is not a git checkout with a commit: cannot compute image tags")
+    tag = _git(root, "describe", "--exact-match", "--tags", "HEAD")
+    branch = _git(root, "symbolic-ref", "--quiet", "--short", "HEAD")
+    ref = f"refs/tags/{tag}" if tag else f"refs/heads/{branch}" if branch else "HEAD"
+    return BuildContext(
+        source="local",
+        event="local",
+        ref=ref,
+        sha=sha,
+        repository=None,
+        actor=environ.get("USER") or environ.get("USERNAME") or "unknown",
+    )
+
+
+def detect(root: Path, environ: Mapping[str, str] | None = None) -> BuildContext:
+    """GitHub's context when GitHub Actions set it, else the local checkout's."""
+    env = os.environ if environ is None else environ
+    if env.get("GITHUB_EVENT_NAME"):
+        return from_github(env)
+    return from_git(root, env)

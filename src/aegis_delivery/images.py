@@ -1,0 +1,289 @@
+"""Images: build plans, python-on-whales calls, registry login, push, digests.
+
+A ``BuildRequest`` is data. It renders two ways from the same fields: the argv printed by
+``--dry-run`` and the keyword arguments given to python-on-whales' buildx API (a contract
+test checks that python-on-whales turns the latter into the former). python-on-whales is
+imported only when something is really built, so ``invoke --list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.console import Console
+from aegis_delivery.context import BuildContext
+from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
+from aegis_delivery.runner import Runner, Step
+from aegis_delivery.tags import SEMVER, TagDecision, image_repository
+
+BUILDX_HINT = (
+    "the docker buildx plugin is missing: install docker-buildx "
+    "(https://github.com/docker/buildx#installing; on Debian, scripts/install-system)"
+)
+
+
+def host_platform() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64"}.get(
+        machine, f"linux/{machine}"
+    )
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One app's buildx build, as data."""
+
+    app: str
+    context: Path
+    dockerfile: Path
+    repository: str  # registry/owner/repo/app
+    tags: tuple[str, ...]  # full references
+    platforms: tuple[str, ...]
+    build_args: Mapping[str, str]
+    metadata_file: Path
+    secrets: tuple[str, ...] = ()
+    cache_from: str | None = None
+    cache_to: str | None = None
+    push_by_digest: bool = False  # multi-platform: push untagged, publish tags after the scan
+
+    @property
+    def load(self) -> bool:
+        return not self.push_by_digest
+
+    def whales_arguments(self) -> dict[str, Any]:
+        """Keyword arguments for ``python_on_whales.docker.buildx.build``."""
+        arguments: dict[str, Any] = {
+            "context_path": self.context,
+            "file": self.dockerfile,
+            "platforms": list(self.platforms),
+            "build_args": dict(self.build_args),
+            "metadata_file": self.metadata_file,
+            "progress": "plain",
+        }
+        if self.push_by_digest:
+            arguments["output"] = {
+                "type": "image",
+                "name": self.repository,
+                "push-by-digest": "true",
+                "name-canonical": "true",
+                "push": "true",
+            }
+        else:
+            arguments["load"] = True
+            arguments["tags"] = list(self.tags)
+        if self.secrets:
+            arguments["secrets"] = list(self.secrets)
+        if self.cache_from:
+            arguments["cache_from"] = self.cache_from
+        if self.cache_to:
+            arguments["cache_to"] = self.cache_to
+        return arguments
+
+    def argv(self) -> tuple[str, ...]:
+        """The same build as a ``docker buildx build`` command line, for display."""
+        argv = ["docker", "buildx", "build"]
+        for key, value in self.build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        if self.cache_from:
+            argv += ["--cache-from", self.cache_from]
+        if self.cache_to:
+            argv += ["--cache-to", self.cache_to]
+        argv += ["--file", str(self.dockerfile)]
+        if self.load:
+            argv.append("--load")
+        argv += ["--metadata-file", str(self.metadata_file)]
+        if self.push_by_digest:
+            output = ",".join(f"{k}={v}" for k, v in self.whales_arguments()["output"].items())
+            argv += ["--output", output]
+        argv += ["--platform", ",".join(self.platforms), "--progress", "plain"]
+        for secret in self.secrets:
+            argv += ["--secret", secret]
+        for tag in self.tags if self.load else ():
+            argv += ["--tag", tag]
+        argv.append(str(self.context))
+        return tuple(argv)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    apps: tuple[str, ...]
+    platforms: tuple[str, ...] | None  # None: the host platform locally, the apps' list in CI
+    ca_bundle: Path | None
+    cache: str
+    ci: bool
+    created: str
+    output_directory: Path
+    extra_build_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+def version_of(decision: TagDecision, context: BuildContext) -> str:
+    """The semantic version on a release tag; otherwise the most specific tag."""
+    tag = context.git_tag
+    if tag and SEMVER.match(tag):
+        return tag.removeprefix("v")
+    return next((t for t in decision.tags if t != "latest"), decision.tags[0])
+
+
+def plan_builds(
+    config: DeliveryConfig,
+    context: BuildContext,
+    decision: TagDecision,
+    options: BuildOptions,
+    repository: str,
+) -> list[BuildRequest]:
+    """One request per app: tags, labels' build args, secret, cache, platforms."""
+    requests: list[BuildRequest] = []
+    version = version_of(decision, context)
+    for name in options.apps:
+        app = config.app(name)
+        platforms = options.platforms or (app.platforms if options.ci else (host_platform(),))
+        image = image_repository(config.registry, repository, name)
+        cache_from = cache_to = None
+        if options.cache == "registry":
+            cache_from = f"type=registry,ref={image}:buildcache"
+            cache_to = f"type=registry,ref={image}:buildcache,mode=max"
+        elif options.cache == "gha":
+            cache_from = f"type=gha,scope={name}"
+            cache_to = f"type=gha,scope={name},mode=max"
+        requests.append(
+            BuildRequest(
+                app=name,
+                context=app.context,
+                dockerfile=app.dockerfile,
+                repository=image,
+                tags=tuple(f"{image}:{tag}" for tag in decision.tags),
+                platforms=tuple(platforms),
+                build_args={
+                    "VERSION": version,
+                    "REVISION": context.source_sha,
+                    "IMAGE_TAG": version if context.git_tag else decision.tags[-1],
+                    "CREATED": options.created,
+                    "SOURCE": f"https://github.com/{repository}",
+                    **options.extra_build_args.get("*", {}),
+                    **options.extra_build_args.get(name, {}),
+                },
+                metadata_file=options.output_directory / f"build-{name}.json",
+                secrets=(f"id=ca_bundle,src={options.ca_bundle}",) if options.ca_bundle else (),
+                cache_from=cache_from,
+                cache_to=cache_to,
+                push_by_digest=len(platforms) > 1,
+            )
+        )
+    return requests
+
+
+def resolve_ca_bundle(
+    explicit: str | None, environ: Mapping[str, str], variable: str
+) -> Path | None:
+    """``--ca-bundle PATH`` or the configured environment variable; it must be a readable file."""
+    chosen = explicit or environ.get(variable) or None
+    if chosen is None:
+        return None
+    path = Path(chosen)
+    if not path.is_file():
+        source = "--ca-bundle" if explicit else variable
+        raise InputError(f"{source}={chosen}: no such file; expected a PEM CA bundle")
+    return path
+
+
+# -- the engine -----------------------------------------------------------------------------
+
+
+def require_engine(runner: Runner) -> None:
+    """The Docker engine answers and buildx is installed; checked before anything is built."""
+    engine = runner.probe(
+        Step(("docker", "info", "--format", "{{.ServerVersion}}"), "engine", capture=True)
+    )
+    if not engine.ok:
+        detail = (engine.stderr or engine.stdout).strip().splitlines()[-1:] or ["no answer"]
+        raise ToolUnavailable(f"the Docker engine is not running or not reachable: {detail[0]}")
+    buildx = runner.probe(Step(("docker", "buildx", "version"), "buildx", capture=True))
+    if not buildx.ok:
+        raise ToolUnavailable(BUILDX_HINT)
+
+
+@dataclass
+class BuildOutcome:
+    app: str
+    log_file: Path
+    error: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str | None:
+        value = self.metadata.get("containerimage.digest")
+        return value if isinstance(value, str) else None
+
+
+def _build_one(
+    request: BuildRequest, console: Console, log_file: Path, lock: threading.Lock
+) -> BuildOutcome:
+    from python_on_whales import docker
+    from python_on_whales.exceptions import DockerException
+
+    outcome = BuildOutcome(request.app, log_file)
+    with log_file.open("w", encoding="utf-8") as log:
+        try:
+            logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)
+            for line in cast("Iterator[str]", logs):
+                log.write(line)
+                with lock:
+                    console.output_line(f"[{request.app}] {line.rstrip()}")
+        except DockerException as error:
+            outcome.error = f"exit code {error.return_code}"
+            log.write(f"\n{error}\n")
+    if outcome.error is None and request.metadata_file.exists():
+        outcome.metadata = json.loads(request.metadata_file.read_text(encoding="utf-8"))
+    return outcome
+
+
+def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOutcome]:
+    """Build the apps concurrently; a failure names the app and keeps every app's log."""
+    announced = [runner.announce(Step(r.argv(), f"build {r.app}")) for r in requests]
+    if not all(announced):
+        return []
+    require_engine(runner)
+    lock = threading.Lock()
+    for request in requests:
+        request.metadata_file.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=len(requests) or 1) as pool:
+        futures = [
+            pool.submit(
+                _build_one,
+                request,
+                runner.console,
+                request.metadata_file.with_name(f"build-{request.app}.log"),
+                lock,
+            )
+            for request in requests
+        ]
+        outcomes = [future.result() for future in futures]
+    failed = [outcome for outcome in outcomes if outcome.error]
+    if failed:
+        names = ", ".join(f"{o.app} ({o.error}, log: {o.log_file})" for o in failed)
+        raise CommandFailed(f"docker buildx build of {names}", 1)
+    return outcomes
+
+
+def parse_build_args(values: Sequence[str], apps: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``KEY=VALUE`` for every app, or ``APP:KEY=VALUE`` for one (e.g. a local BASE_IMAGE)."""
+    parsed: dict[str, dict[str, str]] = {}
+    for value in values:
+        head, separator, setting = value.partition("=")
+        target, _, key = head.rpartition(":")
+        if not separator or not key or not key.replace("_", "").isalnum():
+            raise InputError(f"--build-arg {value!r}: expected KEY=VALUE or APP:KEY=VALUE")
+        if target and target not in apps:
+            raise InputError(
+                f"--build-arg {value!r}: unknown app {target!r}; expected one of {', '.join(apps)}"
+            )
+        parsed.setdefault(target or "*", {})[key] = setting
+    return parsed

@@ -1,0 +1,162 @@
+"""The registry side of publishing: login through stdin, push with retries, digests checked.
+
+The password only ever travels on stdin and is registered with the masker before anything
+runs, so neither an argv, a log line nor an exception's text can carry it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis_delivery.errors import AegisError, CommandFailed, InputError
+from aegis_delivery.retry import with_retries
+from aegis_delivery.runner import Runner, Step
+
+PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    registry: str
+    username: str
+    password: str
+
+
+def credentials(registry: str, environ: Mapping[str, str]) -> Credentials:
+    """REGISTRY_USER/REGISTRY_PASSWORD, else GITHUB_TOKEN (as GITHUB_ACTOR); checked first."""
+    user, password = environ.get("REGISTRY_USER", ""), environ.get("REGISTRY_PASSWORD", "")
+    if user and password:
+        return Credentials(registry, user, password)
+    if user or password:
+        missing = "REGISTRY_PASSWORD" if user else "REGISTRY_USER"
+        raise InputError(f"REGISTRY_USER and REGISTRY_PASSWORD go together: {missing} is not set")
+    token = environ.get("GITHUB_TOKEN", "")
+    if token:
+        return Credentials(registry, environ.get("GITHUB_ACTOR") or "github-actions", token)
+    raise InputError(
+        f"no credentials for {registry}: set GITHUB_TOKEN (with packages: write) or "
+        "REGISTRY_USER and REGISTRY_PASSWORD"
+    )
+
+
+def login_step(credentials: Credentials) -> Step:
+    return Step(
+        argv=("docker", "login", "--username", credentials.username, "--password-stdin",
+              credentials.registry),
+        purpose=f"log in to {credentials.registry}",
+        stdin=credentials.password,
+        secrets=(credentials.password,),
+        capture=True,
+    )  # fmt: skip
+
+
+def login(runner: Runner, credentials: Credentials) -> None:
+    result = runner.run(login_step(credentials), check=False)
+    if result.ran and not result.ok:
+        said = runner.masker.mask((result.stderr or result.stdout).strip())
+        raise AegisError(
+            f"login to {credentials.registry} as {credentials.username} failed: {said}"
+        )
+
+
+def _retrying(runner: Runner, step: Step, attempts: int, base_seconds: float) -> str:
+    """Run a registry step with retries on transient failures; return its stdout."""
+
+    def attempt() -> str:
+        result = runner.run(step, check=False)
+        if result.ran and not result.ok:
+            said = runner.masker.mask((result.stderr or result.stdout).strip())
+            raise CommandFailed(step.display(runner.masker), result.returncode, said)
+        return result.stdout
+
+    def on_retry(number: int, delay: float, message: str) -> None:
+        last = message.strip().splitlines()[-1] if message.strip() else message
+        runner.console.warn(
+            f"{step.purpose}: transient failure ({last}); retry {number} in {delay:.1f}s"
+        )
+
+    return with_retries(
+        attempt,
+        attempts=attempts,
+        base_seconds=base_seconds,
+        describe=str,
+        on_retry=on_retry,
+    )
+
+
+def push(runner: Runner, reference: str, attempts: int, base_seconds: float) -> str | None:
+    """``docker push``; returns the digest the registry acknowledged (None in a dry run)."""
+    step = Step(("docker", "push", reference), f"push {reference}", capture=True)
+    output = _retrying(runner, step, attempts, base_seconds)
+    if not runner.dry_run:
+        found = PUSHED_DIGEST.search(output)
+        if found is None:
+            raise CommandFailed(f"docker push {reference}", 0, "the push reported no digest")
+        return found.group(1)
+    return None
+
+
+def publish_from_digest(
+    runner: Runner, source: str, references: Sequence[str], attempts: int, base_seconds: float
+) -> None:
+    """Tag an already pushed (and scanned) manifest list, without rebuilding or re-pushing."""
+    argv = ["docker", "buildx", "imagetools", "create"]
+    for reference in references:
+        argv += ["--tag", reference]
+    argv.append(source)
+    _retrying(runner, Step(tuple(argv), f"publish {source}", capture=True), attempts, base_seconds)
+
+
+def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: float) -> str | None:
+    """The digest the registry serves for *reference* now."""
+    step = Step(
+        ("docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"),
+        f"resolve {reference}",
+        capture=True,
+    )
+    output = _retrying(runner, step, attempts, base_seconds)
+    if runner.dry_run:
+        return None
+    try:
+        digest = json.loads(output)["digest"]
+    except (ValueError, KeyError, TypeError):
+        answer = f"unexpected answer: {output[:200]}"
+        raise CommandFailed(step.display(runner.masker), 0, answer) from None
+    return str(digest)
+
+
+@dataclass(frozen=True)
+class PushedImage:
+    app: str
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+def write_digests(path: Path, tag: str, images: Sequence[PushedImage]) -> dict[str, object]:
+    """The file deploy pins from; written only after every tag was verified."""
+    document: dict[str, object] = {
+        "tag": tag,
+        "images": {
+            image.app: {
+                "repository": image.repository,
+                "digest": image.digest,
+                "pinned": image.pinned,
+                "tags": list(image.tags),
+            }
+            for image in images
+        },
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return document

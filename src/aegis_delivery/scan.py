@@ -1,0 +1,294 @@
+"""Trivy: the command lines, the report schema, and the gate decided in Python.
+
+Trivy is asked for *everything* (every severity, fixed or not, no ignore file) as one JSON
+report; the policy (threshold, fixed-only, ignore entries with expiry) is applied here, so the
+counts printed are exact and the decision is testable from recorded reports. The gate fails
+closed: a scan that did not happen is "unavailable" (exit 4), never "no findings".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aegis_delivery.errors import ToolUnavailable
+
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+SUPPORTED_SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ScanPolicy:
+    severities: frozenset[str]  # which severities fail the gate
+    ignore_unfixed: bool
+    vulnerabilities: bool  # off only where no vulnerability database can be reached
+    secrets: bool = True
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # vulnerability, secret, misconfiguration
+    identifier: str
+    severity: str
+    target: str
+    title: str
+    package: str = ""
+    installed: str = ""
+    fixed: str = ""
+
+
+@dataclass(frozen=True)
+class IgnoreEntry:
+    identifier: str
+    expires: dt.date | None = None
+    statement: str = ""
+
+    def active(self, today: dt.date) -> bool:
+        return self.expires is None or today < self.expires
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """One artifact's findings after policy: what fails the gate, and exact counts."""
+
+    artifact: str
+    counts: Mapping[str, int]  # every finding, per severity, before policy
+    failing: tuple[Finding, ...]
+    ignored: tuple[Finding, ...] = ()
+    unfixed_skipped: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not self.failing
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "artifact": self.artifact,
+            "passed": self.passed,
+            "counts": dict(self.counts),
+            "failing": [finding.__dict__ for finding in self.failing],
+            "ignored": [finding.identifier for finding in self.ignored],
+            "unfixed_skipped": self.unfixed_skipped,
+            "notes": list(self.notes),
+        }
+
+
+def parse_severities(text: str) -> frozenset[str]:
+    chosen = frozenset(part.strip().upper() for part in text.split(",") if part.strip())
+    unknown = sorted(chosen - set(SEVERITIES))
+    if not chosen or unknown:
+        raise ValueError(f"severities must be a list of {', '.join(SEVERITIES)}; got {text!r}")
+    return chosen
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def parse_report(raw: str, artifact: str) -> list[Finding]:
+    """Trivy's JSON report (SchemaVersion 2) as findings; anything else fails closed."""
+    if not raw.strip():
+        raise ToolUnavailable(f"trivy produced no report for {artifact}: the scan did not happen")
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise ToolUnavailable(f"trivy's report for {artifact} is not JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise ToolUnavailable(f"trivy's report for {artifact} is not a JSON object")
+    version = document.get("SchemaVersion")
+    if version != SUPPORTED_SCHEMA_VERSION:
+        raise ToolUnavailable(
+            f"trivy's report for {artifact} has SchemaVersion {version!r}; "
+            f"only {SUPPORTED_SCHEMA_VERSION} is understood"
+        )
+    findings: list[Finding] = []
+    for result in document.get("Results") or []:
+        if not isinstance(result, dict):
+            continue
+        target = _text(result.get("Target"))
+        for item in result.get("Vulnerabilities") or []:
+            findings.append(
+                Finding(
+                    "vulnerability",
+                    _text(item.get("VulnerabilityID")),
+                    _text(item.get("Severity")).upper() or "UNKNOWN",
+                    target,
+                    _text(item.get("Title")),
+                    _text(item.get("PkgName")),
+                    _text(item.get("InstalledVersion")),
+                    _text(item.get("FixedVersion")),
+                )
+            )
+        for item in result.get("Secrets") or []:
+            findings.append(
+                Finding(
+                    "secret",
+                    _text(item.get("RuleID")),
+                    _text(item.get("Severity")).upper() or "UNKNOWN",
+                    f"{target}:{item.get('StartLine', '?')}",
+                    _text(item.get("Title")),
+                )
+            )
+        for item in result.get("Misconfigurations") or []:
+            if _text(item.get("Status")) == "PASS":
+                continue
+            findings.append(
+                Finding(
+                    "misconfiguration",
+                    _text(item.get("ID")) or _text(item.get("AVDID")),
+                    _text(item.get("Severity")).upper() or "UNKNOWN",
+                    target,
+                    _text(item.get("Title")),
+                )
+            )
+    return findings
+
+
+def _date(value: object, source: Path, identifier: str) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{source}: expiry of {identifier!r} is not a date: {value!r}") from None
+
+
+def load_ignores(directory: Path) -> list[IgnoreEntry]:
+    """Entries of ``.trivyignore`` (``ID [exp:YYYY-MM-DD]``) and ``.trivyignore.yaml``."""
+    entries: list[IgnoreEntry] = []
+    plain = directory / ".trivyignore"
+    if plain.is_file():
+        for line in plain.read_text(encoding="utf-8").splitlines():
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            expiry = next((w.removeprefix("exp:") for w in words[1:] if w.startswith("exp:")), None)
+            entries.append(IgnoreEntry(words[0], _date(expiry, plain, words[0])))
+    structured = directory / ".trivyignore.yaml"
+    if structured.is_file():
+        import yaml
+
+        document = yaml.safe_load(structured.read_text(encoding="utf-8")) or {}
+        for section in ("vulnerabilities", "secrets", "misconfigurations"):
+            for item in document.get(section) or []:
+                identifier = str(item.get("id", ""))
+                entries.append(
+                    IgnoreEntry(
+                        identifier,
+                        _date(item.get("expired_at"), structured, identifier),
+                        str(item.get("statement", "")),
+                    )
+                )
+    return entries
+
+
+def apply_policy(
+    artifact: str,
+    findings: Iterable[Finding],
+    policy: ScanPolicy,
+    ignores: Sequence[IgnoreEntry],
+    today: dt.date,
+) -> ScanReport:
+    """The gate: findings at the policy's severities, minus unfixed (if asked) and ignored."""
+    findings = list(findings)
+    counts = Counter(finding.severity for finding in findings)
+    active = {entry.identifier for entry in ignores if entry.active(today)}
+    expired = sorted({entry.identifier for entry in ignores if not entry.active(today)})
+    failing: list[Finding] = []
+    ignored: list[Finding] = []
+    unfixed = 0
+    for finding in findings:
+        if finding.severity not in policy.severities:
+            continue
+        if finding.identifier in active:
+            ignored.append(finding)
+        elif policy.ignore_unfixed and finding.kind == "vulnerability" and not finding.fixed:
+            unfixed += 1
+        else:
+            failing.append(finding)
+    notes = tuple(f"ignore entry {identifier} has expired" for identifier in expired)
+    return ScanReport(
+        artifact,
+        {severity: counts.get(severity, 0) for severity in SEVERITIES},
+        tuple(failing),
+        tuple(ignored),
+        unfixed,
+        notes,
+    )
+
+
+def image_scan_argv(
+    trivy: str, image: str, policy: ScanPolicy, output: Path, empty_ignore_file: Path
+) -> tuple[str, ...]:
+    """Everything, as JSON, without Trivy's own filtering: the policy is applied in Python."""
+    scanners = [name for name, on in (("vuln", policy.vulnerabilities), ("secret", True)) if on]
+    return (
+        trivy, "image",
+        "--format", "json",
+        "--output", str(output),
+        "--scanners", ",".join(scanners),
+        "--severity", ",".join(SEVERITIES),
+        "--ignorefile", str(empty_ignore_file),
+        "--exit-code", "0",
+        "--quiet",
+        image,
+    )  # fmt: skip
+
+
+def config_scan_argv(
+    trivy: str, path: Path, output: Path, empty_ignore_file: Path
+) -> tuple[str, ...]:
+    """Misconfigurations (Dockerfile, Helm chart) with Trivy's built-in checks, offline."""
+    return (
+        trivy, "config",
+        "--format", "json",
+        "--output", str(output),
+        "--severity", ",".join(SEVERITIES),
+        "--ignorefile", str(empty_ignore_file),
+        "--exit-code", "0",
+        "--quiet",
+        str(path),
+    )  # fmt: skip
+
+
+def sarif_argv(trivy: str, report: Path, output: Path) -> tuple[str, ...]:
+    """SARIF for GitHub code scanning, converted from the same JSON report."""
+    return (trivy, "convert", "--format", "sarif", "--output", str(output), str(report))
+
+
+def summary_rows(reports: Sequence[ScanReport], top: int = 5) -> list[tuple[str, ...]]:
+    """One row per artifact (counts by severity, verdict), then its top failing findings."""
+    rows: list[tuple[str, ...]] = []
+    order = {severity: index for index, severity in enumerate(reversed(SEVERITIES))}
+    for report in reports:
+        verdict = "pass" if report.passed else f"FAIL ({len(report.failing)})"
+        rows.append(
+            (report.artifact, *(str(report.counts[s]) for s in reversed(SEVERITIES)), verdict)
+        )
+        for finding in sorted(report.failing, key=lambda f: order[f.severity])[:top]:
+            detail = (
+                f"{finding.package} {finding.installed} -> {finding.fixed or 'no fix'}"
+                if finding.kind == "vulnerability"
+                else finding.target
+            )
+            rows.append(
+                (
+                    f"  {finding.severity} {finding.identifier}",
+                    detail,
+                    finding.title[:60],
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            )
+    return rows

@@ -1,0 +1,129 @@
+"""Running the scan gate: Trivy via the runner, one JSON report per artifact, policy in Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.errors import GateFailed, ToolUnavailable
+from aegis_delivery.runner import Runner, Step
+from aegis_delivery.scan import (
+    SEVERITIES,
+    ScanPolicy,
+    ScanReport,
+    apply_policy,
+    config_scan_argv,
+    image_scan_argv,
+    load_ignores,
+    parse_report,
+    sarif_argv,
+    summary_rows,
+)
+from aegis_delivery.tools import require
+
+VULNERABILITIES_OFF = (
+    "VULNERABILITY SCANNING IS OFF ([tool.aegis.scan] vulnerabilities = false): "
+    "only secrets and misconfigurations are checked"
+)
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    kind: str  # "image" or "config"
+    name: str  # image reference or path
+
+
+def policy_of(config: DeliveryConfig) -> ScanPolicy:
+    return ScanPolicy(
+        severities=config.scan.severity,
+        ignore_unfixed=config.scan.ignore_unfixed,
+        vulnerabilities=config.scan.vulnerabilities,
+    )
+
+
+def _report_path(directory: Path, target: ScanTarget) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target.name)[-100:]
+    return directory / f"trivy-{target.kind}-{safe}.json"
+
+
+def scan(
+    runner: Runner,
+    config: DeliveryConfig,
+    targets: Sequence[ScanTarget],
+    output_directory: Path,
+    sarif_directory: Path | None = None,
+    today: dt.date | None = None,
+) -> list[ScanReport]:
+    """Scan every target and apply the policy; raise ``GateFailed`` when any finding remains."""
+    policy = policy_of(config)
+    trivy = str(require("trivy", config.root))
+    output_directory.mkdir(parents=True, exist_ok=True)
+    empty_ignore = output_directory / "empty.trivyignore"
+    empty_ignore.write_text("", encoding="utf-8")
+    if not policy.vulnerabilities:
+        runner.console.warn(VULNERABILITIES_OFF)
+    ignores = load_ignores(config.root)
+    reports: list[ScanReport] = []
+    report_files: list[Path] = []
+    for target in targets:
+        report_file = _report_path(output_directory, target)
+        report_file.unlink(missing_ok=True)
+        if target.kind == "image":
+            argv = image_scan_argv(trivy, target.name, policy, report_file, empty_ignore)
+        else:
+            argv = config_scan_argv(trivy, Path(target.name), report_file, empty_ignore)
+        result = runner.run(Step(argv, f"scan {target.name}", capture=True), check=False)
+        if not result.ran:
+            continue
+        if not result.ok:
+            said = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise ToolUnavailable(
+                f"trivy could not scan {target.name} (exit {result.returncode}): "
+                + " | ".join(said)
+            )
+        raw = report_file.read_text(encoding="utf-8") if report_file.exists() else ""
+        findings = parse_report(raw, target.name)
+        reports.append(
+            apply_policy(target.name, findings, policy, ignores, today or dt.date.today())
+        )
+        report_files.append(report_file)
+    if sarif_directory is not None:
+        sarif_directory.mkdir(parents=True, exist_ok=True)
+        for report_file in report_files:
+            sarif = sarif_directory / f"{report_file.stem}.sarif"
+            runner.run(Step(sarif_argv(trivy, report_file, sarif), "write SARIF", capture=True))
+    for report in reports:
+        for note in report.notes:
+            runner.console.warn(f"{report.artifact}: {note}")
+    if reports and not runner.console.json_mode:
+        runner.console.table(
+            "scan (all findings by severity; verdict under the policy "
+            f"{','.join(sorted(policy.severities))}"
+            f"{', fixed only' if policy.ignore_unfixed else ''})",
+            ("artifact", *reversed(SEVERITIES), "verdict"),
+            summary_rows(reports),
+        )
+    return reports
+
+
+def raise_on_findings(reports: Sequence[ScanReport]) -> None:
+    failing = [report for report in reports if not report.passed]
+    if failing:
+        details = ", ".join(f"{r.artifact}: {len(r.failing)}" for r in failing)
+        raise GateFailed(f"the scan gate found problems ({details})")
+
+
+def scan_document(reports: Sequence[ScanReport], vulnerabilities: bool) -> dict[str, object]:
+    return {
+        "passed": all(report.passed for report in reports),
+        "vulnerability_scanning": vulnerabilities,
+        "reports": [report.as_dict() for report in reports],
+    }
+
+
+def dump(document: dict[str, object]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True)

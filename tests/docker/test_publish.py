@@ -1,0 +1,253 @@
+"""build -> scan -> push -> verify against a real engine, a real registry and real Trivy.
+
+The registry runs on loopback with htpasswd auth. Trivy's vulnerability database cannot be
+fetched here, so these runs switch vulnerability scanning off through the configuration
+(secret and misconfiguration scanning stay on); one test shows the default fails closed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aegis_delivery import publishing, registry, scanning
+from aegis_delivery.config import DeliveryConfig, load_config
+from aegis_delivery.context import BuildContext
+from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError, ToolUnavailable
+from aegis_delivery.masking import Masker
+from aegis_delivery.runner import Runner
+from tests.conftest import REPOSITORY, RecordingConsole
+from tests.docker_support import (
+    CA_BUNDLE,
+    LOCAL_BASES,
+    LocalRegistry,
+    docker,
+    http_get,
+    published_port,
+    require_engine,
+    run_container,
+)
+from tests.services import require
+
+pytestmark = pytest.mark.docker
+SHA = "0123456789abcdef0123456789abcdef01234567"
+BASES = [f"{app}:BASE_IMAGE={base}" for app, base in LOCAL_BASES.items()]
+
+
+@pytest.fixture(scope="module")
+def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    require_engine()
+    server = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    server.start()
+    yield server
+    server.stop()
+    docker("logout", server.host, check=False)
+
+
+def config_for(
+    server: LocalRegistry, tmp_path: Path, vulnerabilities: bool = False
+) -> DeliveryConfig:
+    config = load_config(REPOSITORY / "pyproject.toml")
+    require((REPOSITORY / ".tools/bin/trivy").exists(), "trivy missing: scripts/install-tools")
+    return replace(
+        config,
+        registry=server.host,
+        scan=replace(config.scan, vulnerabilities=vulnerabilities),
+        build=replace(config.build, digests_file=tmp_path / "digests.json", retry_base_seconds=0.2),
+    )
+
+
+def environment(server: LocalRegistry, password: str | None = None) -> dict[str, str]:
+    return {
+        "REGISTRY_USER": server.USER,
+        "REGISTRY_PASSWORD": password or server.PASSWORD,
+        "AEGIS_CA_BUNDLE": str(CA_BUNDLE),
+    }
+
+
+def context(tag_suffix: str) -> BuildContext:
+    return BuildContext(
+        "local", "local", f"refs/heads/{tag_suffix}", SHA, "aegistrader/aegistrader", "t"
+    )
+
+
+def plan(
+    config: DeliveryConfig, server: LocalRegistry, tag: str, apps: list[str]
+) -> publishing.ImagePlan:
+    return publishing.plan_images(
+        config, apps=apps, tag=tag, build_args=BASES, environ=environment(server),
+        context=context("main"),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def console() -> RecordingConsole:
+    return RecordingConsole(Masker([LocalRegistry.PASSWORD]))
+
+
+def test_both_apps_are_pushed_and_resolve_to_the_recorded_digests(
+    local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
+) -> None:
+    config = config_for(local_registry, tmp_path)
+    tag = f"t-{uuid.uuid4().hex[:8]}"
+    image_plan = plan(config, local_registry, tag, [])
+    with Runner(console, console.masker) as runner:
+        pushed, reports = publishing.push(
+            runner, config, image_plan, force=False, environ=environment(local_registry)
+        )
+    assert {image.app for image in pushed} == {"monitor-api", "monitor-ui"}
+    assert all(report.passed for report in reports)
+    assert "VULNERABILITY SCANNING IS OFF" in console.text
+    recorded = json.loads(config.build.digests_file.read_text())
+    assert recorded["tag"] == tag
+    for image in pushed:
+        entry = recorded["images"][image.app]
+        reference = f"{local_registry.host}/aegistrader/aegistrader/{image.app}:{tag}"
+        inspected = docker(
+            "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"
+        )
+        assert json.loads(inspected.stdout)["digest"] == entry["digest"] == image.digest
+    assert LocalRegistry.PASSWORD not in console.text
+    # Pulled back by digest, the API image runs and answers its health endpoint.
+    api = recorded["images"]["monitor-api"]["pinned"]
+    docker("image", "rm", "--force", *(r for p in image_plan.builds for r in p.tags), check=False)
+    docker("pull", api)
+    name = run_container(
+        f"aegis-pulled-{tag}", api, ("--read-only", "--tmpfs", "/tmp", "-p", "127.0.0.1::8000")
+    )
+    try:
+        assert http_get(f"http://127.0.0.1:{published_port(name, 8000)}/healthz")[0] == 200
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+def test_a_wrong_password_fails_clearly_and_publishes_nothing(
+    local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
+) -> None:
+    config = config_for(local_registry, tmp_path)
+    wrong = "wrong-password-123"
+    console.masker.add(wrong)
+    image_plan = plan(config, local_registry, "wrong-login", ["monitor-api"])
+    with (
+        pytest.raises(AegisError, match=r"login to 127\.0\.0\.1:\d+ as aegis failed") as raised,
+        Runner(console, console.masker) as runner,
+    ):
+        publishing.push(
+            runner, config, image_plan, force=False, environ=environment(local_registry, wrong)
+        )
+    assert "unauthorized" in raised.value.message.lower()
+    assert wrong not in raised.value.message and wrong not in console.text
+    assert not config.build.digests_file.exists()
+
+
+def test_a_registry_stopped_mid_run_is_retried_then_reported(
+    local_registry: LocalRegistry,
+    tmp_path: Path,
+    console: RecordingConsole,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = config_for(local_registry, tmp_path)
+    image_plan = plan(config, local_registry, "stopped", ["monitor-api"])
+    real_login = registry.login
+
+    def login_then_stop(runner: Runner, credentials: registry.Credentials) -> None:
+        real_login(runner, credentials)
+        local_registry.stop()
+
+    monkeypatch.setattr(registry, "login", login_then_stop)
+    try:
+        with pytest.raises(CommandFailed) as raised, Runner(console, console.masker) as runner:
+            publishing.push(
+                runner, config, image_plan, force=False, environ=environment(local_registry)
+            )
+    finally:
+        local_registry.start()
+    assert "connection refused" in raised.value.message
+    assert console.text.count("transient failure") == config.build.push_attempts - 1
+    assert not config.build.digests_file.exists()
+
+
+def test_a_pull_request_is_not_published_without_force(
+    local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
+) -> None:
+    config = config_for(local_registry, tmp_path)
+    pr = BuildContext("github", "pull_request", "refs/pull/3/merge", SHA, "o/r", "t", 3, SHA)
+    image_plan = publishing.plan_images(config, context=pr, environ={})
+    with pytest.raises(InputError, match="pass --force"), Runner(console, console.masker) as runner:
+        publishing.push(
+            runner, config, image_plan, force=False, environ=environment(local_registry)
+        )
+    with (
+        pytest.raises(InputError, match="set GITHUB_TOKEN"),
+        Runner(console, console.masker) as runner,
+    ):
+        publishing.push(runner, config, image_plan, force=True, environ={})
+    assert runner.history == []  # refused before anything ran
+
+
+@pytest.fixture
+def image_with_a_private_key(tmp_path: Path) -> Iterator[str]:
+    require_engine()
+    key = subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (tmp_path / "id_rsa").write_text(key)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {LOCAL_BASES['monitor-api']}\nCOPY id_rsa /app/deploy_key\nUSER 10001\n"
+    )
+    name = f"aegis-test/leaky:{uuid.uuid4().hex[:8]}"
+    docker("build", "--quiet", "--tag", name, str(tmp_path))
+    yield name
+    docker("image", "rm", "--force", name, check=False)
+
+
+def test_a_planted_private_key_fails_the_secret_scan(
+    local_registry: LocalRegistry,
+    tmp_path: Path,
+    console: RecordingConsole,
+    image_with_a_private_key: str,
+) -> None:
+    config = config_for(local_registry, tmp_path)
+    target = scanning.ScanTarget("image", image_with_a_private_key)
+    with Runner(console, console.masker) as runner:
+        reports = scanning.scan(runner, config, [target], tmp_path / "scan")
+    assert [f.kind for f in reports[0].failing] == ["secret"]
+    assert reports[0].failing[0].target.startswith("/app/deploy_key")
+    with pytest.raises(GateFailed, match="scan gate found problems"):
+        scanning.raise_on_findings(reports)
+
+
+def test_vulnerability_scanning_without_a_database_fails_closed(
+    local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
+) -> None:
+    config = config_for(local_registry, tmp_path, vulnerabilities=True)
+    target = scanning.ScanTarget("image", LOCAL_BASES["monitor-api"])
+    with (
+        pytest.raises(ToolUnavailable, match="trivy could not scan"),
+        Runner(console, console.masker) as runner,
+    ):
+        scanning.scan(runner, config, [target], tmp_path / "scan")
+
+
+def test_a_stopped_engine_is_unavailable_before_anything_builds(
+    local_registry: LocalRegistry,
+    tmp_path: Path,
+    console: RecordingConsole,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    config = config_for(local_registry, tmp_path)
+    image_plan = plan(config, local_registry, "no-engine", ["monitor-api"])
+    with (
+        pytest.raises(ToolUnavailable, match="Docker engine is not running"),
+        Runner(console, console.masker) as runner,
+    ):
+        publishing.build(runner, image_plan)
+    assert not (tmp_path / "digests.json").exists()

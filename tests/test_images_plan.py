@@ -1,0 +1,116 @@
+"""Image plans as data: tags to build requests, the python-on-whales contract, build args."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+from unittest import mock
+
+import pytest
+
+from aegis_delivery import images
+from aegis_delivery.config import load_config
+from aegis_delivery.context import BuildContext
+from aegis_delivery.errors import ConfigError, InputError
+from aegis_delivery.publishing import ImagePlan, plan_images
+from tests.conftest import REPOSITORY
+
+CONFIG = load_config(REPOSITORY / "pyproject.toml")
+SHA = "0123456789abcdef0123456789abcdef01234567"
+MAIN = BuildContext("github", "push", "refs/heads/main", SHA, "Your-Org/AegisTrader", "octocat")
+RELEASE = BuildContext("github", "push", "refs/tags/v1.4.0", SHA, "your-org/aegistrader", "me")
+
+
+def plan(
+    context: BuildContext = MAIN,
+    environ: dict[str, str] | None = None,
+    **options: Any,  # noqa: ANN401
+) -> ImagePlan:
+    return plan_images(CONFIG, environ=environ or {}, context=context, **options)
+
+
+def whales_argv(request: images.BuildRequest) -> list[str]:
+    """The argv python-on-whales really builds from the request's keyword arguments."""
+    from python_on_whales import docker
+    from python_on_whales.components.buildx import cli_wrapper
+
+    captured: list[str] = []
+
+    def stream(argv: list[object]) -> Iterator[str]:
+        captured.extend(str(part) for part in argv)
+        return iter(())
+
+    with mock.patch.object(cli_wrapper, "stream_buildx_logs", stream):
+        logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)
+        list(cast("Iterator[str]", logs))
+    return captured
+
+
+@pytest.mark.parametrize(
+    "platform", ["linux/amd64", "linux/amd64,linux/arm64"], ids=["load", "multi"]
+)
+def test_the_printed_command_is_what_python_on_whales_runs(platform: str) -> None:
+    request = plan(platform=platform, ca_bundle=str(REPOSITORY / "pyproject.toml")).builds[0]
+    printed = list(request.argv())
+    really = whales_argv(request)
+    assert Path(really[0]).name == "docker" and printed[0] == "docker"
+    assert sorted(really[1:]) == sorted(printed[1:])
+    assert really[-1] == printed[-1] == str(request.context)
+
+
+def test_main_builds_for_the_host_locally_and_every_platform_in_ci() -> None:
+    local = plan().builds[0]
+    assert local.platforms == (images.host_platform(),) and local.load
+    assert local.tags == (
+        "ghcr.io/your-org/aegistrader/monitor-api:latest",
+        "ghcr.io/your-org/aegistrader/monitor-api:main-0123456",
+    )
+    assert local.build_args["REVISION"] == SHA
+    assert local.build_args["IMAGE_TAG"] == "main-0123456"
+    assert local.build_args["SOURCE"] == "https://github.com/your-org/aegistrader"
+    ci = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}).builds[0]
+    assert ci.platforms == ("linux/amd64", "linux/arm64") and ci.push_by_digest
+    assert "push-by-digest=true" in " ".join(ci.argv()) and "--load" not in ci.argv()
+
+
+def test_a_release_is_labelled_with_its_version() -> None:
+    request = plan(RELEASE).builds[1]
+    assert request.app == "monitor-ui"
+    assert request.build_args["VERSION"] == "1.4.0" and request.build_args["IMAGE_TAG"] == "1.4.0"
+
+
+def test_caches_secrets_and_build_args() -> None:
+    from dataclasses import replace
+
+    config = replace(CONFIG, build=replace(CONFIG.build, cache="registry"))
+    request = plan_images(
+        config,
+        environ={"AEGIS_CA_BUNDLE": str(REPOSITORY / "README.md")},
+        context=MAIN,
+        apps=["monitor-ui"],
+        build_args=["BASE_IMAGE=x", "monitor-ui:NODE_VERSION=22"],
+    ).builds[0]
+    assert (
+        request.cache_from == "type=registry,ref=ghcr.io/your-org/aegistrader/monitor-ui:buildcache"
+    )
+    assert request.cache_to is not None and request.cache_to.endswith(",mode=max")
+    assert request.secrets == (f"id=ca_bundle,src={REPOSITORY / 'README.md'}",)
+    assert request.build_args["BASE_IMAGE"] == "x" and request.build_args["NODE_VERSION"] == "22"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"apps": ["monitor"]}, "unknown app 'monitor'"),
+        ({"tag": "bad tag!"}, "invalid tag 'bad tag!'"),
+        ({"platform": "linux/amd64,windows/amd64"}, "unknown platform 'windows/amd64'"),
+        ({"ca_bundle": "/no/such/ca.pem"}, "--ca-bundle=/no/such/ca.pem: no such file"),
+        ({"build_args": ["NOEQUALS"]}, "expected KEY=VALUE or APP:KEY=VALUE"),
+        ({"build_args": ["nope:BASE_IMAGE=x"]}, "unknown app 'nope'"),
+    ],
+    ids=["app", "tag", "platform", "ca-bundle", "build-arg", "build-arg-app"],
+)
+def test_bad_input_is_refused_before_anything_runs(options: dict[str, Any], message: str) -> None:
+    with pytest.raises((InputError, ConfigError), match=message):
+        plan(**options)

@@ -70,5 +70,13 @@ def dockerfiles(session: nox.Session) -> None:
     session.run("hadolint", "--failure-threshold", threshold, *paths, *session.posargs)
 
 
+@nox.session
+def chart(session: nox.Session) -> None:
+    """helm lint/template (helm 3 and 4) per values file, schema validation, trivy config."""
+    install(session, "chart")
+    session.run("scripts/install-tools", external=True)
+    session.run("python", "-m", "aegis_delivery.chart_gate", *session.posargs)
+
+
 if __name__ == "__main__":
     nox.main()

@@ -7,13 +7,15 @@ follow one contract (README, "Exit codes"): 0 ok, 1 failed, 2 bad input, 3 gate 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.tasks import task
 
-from aegis_delivery import gates, publishing, reports, scanning
-from aegis_delivery.session import task_session
+from aegis_delivery import deploy as deploy_flow
+from aegis_delivery import gates, publishing, reports, scanning, validation
+from aegis_delivery.session import TaskSession, task_session
 
 DRY_RUN = "print the commands instead of running them"
 JSON = "print the result as one JSON document on stdout"
@@ -136,3 +138,103 @@ def push(
             sarif_directory=Path(sarif) if sarif else None,
         )  # fmt: skip
         reports.show_pushed(session.console, plan, pushed, session.config.build.digests_file)
+
+
+ENV = "the environment from [tool.aegis.environments]"
+YES = "do not ask for confirmation (CI never asks)"
+
+
+def _computed(session: TaskSession) -> tuple[str, str, str, str]:
+    """(tag, sha, actor, repository) for this commit: what deploy ships without --tag."""
+    plan = publishing.plan_images(session.config)
+    tag = next((t for t in plan.decision.tags if t != "latest"), plan.decision.tags[0])
+    return tag, plan.context.source_sha, plan.context.actor, plan.repository
+
+
+@task(help={"env": ENV, "tag": TAG, "dry_run": DRY_RUN})
+def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:
+    """Write helm/values.deployment.yaml: tag and pushed digests for one deploy."""
+    with task_session(dry_run=dry_run) as session:
+        session.config.environment(env)
+        chosen, _, _, repository = _computed(session)
+        chosen = validation.docker_tag(tag) if tag else chosen
+        digests = deploy_flow.read_digests(session.config.build.digests_file, chosen)
+        document = deploy_flow.deployment_values(session.config, repository, chosen, digests)
+        if dry_run:
+            session.console.info(f"[dry-run] would write helm/values.deployment.yaml: {document}")
+            return
+        path = deploy_flow.write_values(session.config, repository, chosen, digests)
+        session.console.success(f"wrote {path} (tag {chosen}, {len(digests)} digests pinned)")
+
+
+@task(
+    help={"env": ENV, "tag": "deploy this tag: the EMERGENCY path (builds and pushes it first)",
+          "reason": "why (required with --tag; recorded in the release description)",
+          "create_namespace": "create the namespace if it does not exist",
+          "recover": "roll back a release left pending by an interrupted run, then deploy",
+          "uninstall_stuck_install": "with --recover: uninstall a first install stuck pending",
+          "yes": YES, "dry_run": DRY_RUN, "json": JSON},
+)  # fmt: skip
+def deploy(
+    c: Context,
+    env: str = "staging",
+    tag: str | None = None,
+    reason: str | None = None,
+    create_namespace: bool = False,
+    recover: bool = False,
+    uninstall_stuck_install: bool = False,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """helm upgrade --install this commit's images (or --tag) with guards, lock and verify."""
+    with task_session(dry_run=dry_run, json_output=json) as session:
+        request = deploy_flow.DeployRequest(
+            env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
+        )
+
+        def publish(emergency_tag: str) -> dict[str, str]:
+            plan = publishing.plan_images(session.config, tag=emergency_tag)
+            pushed, _ = publishing.push(session.runner, session.config, plan, force=True)
+            return {image.app: image.digest for image in pushed}
+
+        outcome = deploy_flow.deploy(
+            session.runner, session.config, request, os.environ, publish, lambda: _computed(session)
+        )
+        reports.show_outcome(session.console, outcome.document())
+
+
+@task(help={"env": ENV, "revision": "roll back to this revision (default: the previous one)",
+            "yes": YES, "dry_run": DRY_RUN, "json": JSON})  # fmt: skip
+def rollback(
+    c: Context,
+    env: str = "staging",
+    revision: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """Show the history, roll back (to --revision N or the previous one), then verify."""
+    with task_session(dry_run=dry_run, json_output=json) as session:
+        number = validation.positive_revision(revision) if revision is not None else None
+        outcome = deploy_flow.rollback(session.runner, session.config, env, number, yes, os.environ)
+        reports.show_outcome(session.console, outcome.document())
+
+
+@task(help={"env": ENV, "dry_run": DRY_RUN, "json": JSON})
+def verify(c: Context, env: str = "staging", dry_run: bool = False, json: bool = False) -> None:
+    """Rollouts, pods ready on the deployed digests, helm test, NATS: fail fast with reasons."""
+    with task_session(dry_run=dry_run, json_output=json) as session:
+        cluster = deploy_flow.connect(session.runner, session.config, env, os.environ)
+        tag = _computed(session)[0]
+        digests = deploy_flow.read_digests(session.config.build.digests_file, tag)
+        report = deploy_flow.run_verify(session.runner, session.config, cluster, digests)
+        reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
+
+
+@task(help={"env": ENV, "json": JSON})
+def status(c: Context, env: str = "staging", json: bool = False) -> None:
+    """Release status and history, pods with images and readiness, services."""
+    with task_session(json_output=json) as session:
+        document = deploy_flow.status(session.runner, session.config, env, os.environ)
+        reports.show_outcome(session.console, document)

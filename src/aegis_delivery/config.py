@@ -85,6 +85,7 @@ class EnvironmentConfig:
     timeout: Duration
     history_max: int
     lock_wait: Duration
+    nats: bool
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,7 @@ def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
 
 
 def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
-    table.unknown_keys({"namespace", "kube_context", "timeout", "history_max", "lock_wait"})
+    table.unknown_keys({"namespace", "kube_context", "timeout", "history_max", "lock_wait", "nats"})
     namespace = table.text("namespace", "a Kubernetes namespace name")
     if not _NAME.match(namespace) or len(namespace) > 63:
         raise table.fail("namespace", "a DNS-1123 label (lower case, digits, '-')", namespace)
@@ -215,6 +216,7 @@ def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
         timeout=table.duration("timeout", "10m"),
         history_max=history_max,
         lock_wait=table.duration("lock_wait", "5m"),
+        nats=table.get("nats", bool, "true or false", False),
     )
 
 

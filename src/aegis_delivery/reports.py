@@ -146,3 +146,24 @@ def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], fi
         console.success(f"{image.app}: {', '.join(image.tags)} -> {image.digest}")
     if pushed:
         console.info(f"digests written to {file}")
+
+
+def show_outcome(console: Console, document: dict[str, Any]) -> None:
+    """A deploy, rollback, verify or status result: JSON for machines, lines for people."""
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    for check in document.get("verify", []):
+        mark = "ok" if check["ok"] else "FAILED"
+        console.info(f"{mark}: {check['check']}: {check['detail']}")
+    if document.get("revision"):
+        console.success(
+            f"{document.get('environment')}: revision {document['revision']} ({document.get('description', '')})"
+        )
+    for pod in document.get("pods", []):
+        state = "ready" if pod["ready"] else pod["problem"] or "not ready"
+        console.info(f"pod {pod['name']}: {state} {pod['image']}")
+    if "status" in document:
+        console.info(
+            f"release {document['release']} in {document['namespace']}: {document['status']}"
+        )

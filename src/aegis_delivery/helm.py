@@ -1,0 +1,185 @@
+"""Helm command lines for helm 3 and helm 4, and the release states helm reports.
+
+Helm 4 renamed flags: ``--atomic`` became ``--rollback-on-failure``, ``--force`` became
+``--force-replace``, and ``--wait`` takes a strategy (``--wait=watcher``). Each plan is checked
+against the real helm 3.17 and 4.1 binaries by the contract tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aegis_delivery.config import EnvironmentConfig
+from aegis_delivery.errors import AegisError, InputError
+
+PENDING_STATES = frozenset({"pending-install", "pending-upgrade", "pending-rollback"})
+
+
+@dataclass(frozen=True)
+class Helm:
+    """A helm binary and its major version."""
+
+    path: Path
+    major: int
+
+    @property
+    def wait(self) -> tuple[str, ...]:
+        return ("--wait=watcher",) if self.major >= 4 else ("--wait",)
+
+    @property
+    def rollback_on_failure(self) -> str:
+        return "--rollback-on-failure" if self.major >= 4 else "--atomic"
+
+
+def parse_version(text: str) -> int:
+    """``v4.1.4+g05fa379`` -> 4."""
+    cleaned = text.strip().removeprefix("v")
+    major = cleaned.split(".", 1)[0]
+    if not major.isdigit():
+        raise AegisError(f"cannot read helm's version from {text.strip()!r}")
+    return int(major)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command acts: release, namespace, kube context."""
+
+    release: str
+    namespace: str
+    kube_context: str
+
+    @classmethod
+    def of(cls, release: str, environment: EnvironmentConfig) -> Target:
+        return cls(release, environment.namespace, environment.kube_context)
+
+    def helm_flags(self) -> tuple[str, ...]:
+        return ("--namespace", self.namespace, "--kube-context", self.kube_context)
+
+
+def upgrade_argv(
+    helm: Helm,
+    target: Target,
+    chart: Path,
+    values: Sequence[Path],
+    tag: str,
+    environment: EnvironmentConfig,
+    description: str,
+    create_namespace: bool,
+) -> tuple[str, ...]:
+    argv = [
+        str(helm.path),
+        "upgrade",
+        "--install",
+        target.release,
+        str(chart),
+        *target.helm_flags(),
+    ]
+    for file in values:
+        argv += ["--values", str(file)]
+    argv += ["--set", f"global.imageTag={tag}", "--timeout", environment.timeout.text]
+    argv += [*helm.wait, helm.rollback_on_failure, "--history-max", str(environment.history_max)]
+    argv += ["--description", description]
+    if create_namespace:
+        argv.append("--create-namespace")
+    return tuple(argv)
+
+
+def rollback_argv(
+    helm: Helm, target: Target, revision: int, environment: EnvironmentConfig
+) -> tuple[str, ...]:
+    return (
+        str(helm.path), "rollback", target.release, str(revision), *target.helm_flags(),
+        *helm.wait, "--timeout", environment.timeout.text,
+        "--history-max", str(environment.history_max),
+    )  # fmt: skip
+
+
+def uninstall_argv(helm: Helm, target: Target, environment: EnvironmentConfig) -> tuple[str, ...]:
+    return (
+        str(helm.path), "uninstall", target.release, *target.helm_flags(),
+        *helm.wait, "--timeout", environment.timeout.text,
+    )  # fmt: skip
+
+
+def status_argv(helm: Helm, target: Target) -> tuple[str, ...]:
+    return (str(helm.path), "status", target.release, *target.helm_flags(), "--output", "json")
+
+
+def history_argv(helm: Helm, target: Target) -> tuple[str, ...]:
+    return (str(helm.path), "history", target.release, *target.helm_flags(), "--output", "json")
+
+
+def test_argv(helm: Helm, target: Target, environment: EnvironmentConfig) -> tuple[str, ...]:
+    return (
+        str(helm.path), "test", target.release, *target.helm_flags(),
+        "--timeout", environment.timeout.text, "--logs",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    description: str
+    updated: str
+
+
+def parse_history(raw: str) -> list[Revision]:
+    """``helm history -o json``; an empty answer means no release yet."""
+    if not raw.strip():
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        raise AegisError(f"helm history answered something that is not JSON: {raw[:200]}") from None
+    return [
+        Revision(
+            int(item.get("revision", 0)),
+            str(item.get("status", "")),
+            str(item.get("chart", "")),
+            str(item.get("app_version", "")),
+            str(item.get("description", "")),
+            str(item.get("updated", "")),
+        )
+        for item in items or []
+    ]
+
+
+def release_missing(stderr: str) -> bool:
+    return "release: not found" in stderr or "has no deployed releases" in stderr
+
+
+def pending(history: Sequence[Revision]) -> Revision | None:
+    latest = max(history, key=lambda r: r.revision, default=None)
+    return latest if latest is not None and latest.status in PENDING_STATES else None
+
+
+def last_deployed(history: Sequence[Revision], before: int | None = None) -> Revision | None:
+    """The newest revision that was deployed or superseded (a known good state)."""
+    candidates = [
+        r for r in history
+        if r.status in {"deployed", "superseded"} and (before is None or r.revision < before)
+    ]  # fmt: skip
+    return max(candidates, key=lambda r: r.revision, default=None)
+
+
+def rollback_target(history: Sequence[Revision], requested: int | None) -> Revision:
+    """The revision a rollback goes to: N if it exists, else the one before the current."""
+    if not history:
+        raise InputError("the release has no history: there is nothing to roll back to")
+    if requested is not None:
+        found = next((r for r in history if r.revision == requested), None)
+        if found is None:
+            known = ", ".join(str(r.revision) for r in sorted(history, key=lambda r: r.revision))
+            raise InputError(f"revision {requested} is not in the history; known: {known}")
+        return found
+    current = max(history, key=lambda r: r.revision)
+    previous = last_deployed(history, before=current.revision)
+    if previous is None:
+        raise InputError(f"no earlier deployed revision than {current.revision} to roll back to")
+    return previous

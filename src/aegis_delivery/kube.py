@@ -1,0 +1,177 @@
+"""Kubernetes access: the kubeconfig from ``KUBE_CONFIG``, the context guard, the Lease lock,
+and kubectl command lines.
+
+``KUBE_CONFIG`` (base64) is decoded to a 0600 temporary file used through ``KUBECONFIG``,
+registered with the masker (never printed) and deleted by the runner's cleanups on every exit
+path, signals included.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from aegis_delivery.errors import AegisError, InputError
+from aegis_delivery.helm import Target
+from aegis_delivery.runner import Runner
+
+LEASE_PREFIX = "aegis-deploy-"
+
+
+def decode_kubeconfig(encoded: str) -> str:
+    """The kubeconfig text from base64, or an error naming KUBE_CONFIG (never its content)."""
+    try:
+        text = base64.b64decode("".join(encoded.split()), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InputError(
+            "KUBE_CONFIG is not valid base64: expected `base64 -w0 kubeconfig`"
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        document = None
+    if (
+        not isinstance(document, dict)
+        or document.get("kind") != "Config"
+        or not document.get("clusters")
+    ):
+        raise InputError(
+            "KUBE_CONFIG decodes to something that is not a kubeconfig "
+            "(expected kind: Config with clusters, contexts and users)"
+        )
+    return text
+
+
+def materialize_kubeconfig(runner: Runner, environ: Mapping[str, str]) -> dict[str, str]:
+    """Environment for kubectl/helm: ``KUBECONFIG`` pointing at the decoded file, or {}."""
+    encoded = environ.get("KUBE_CONFIG", "")
+    if not encoded.strip():
+        return {}
+    runner.masker.add(encoded)
+    text = decode_kubeconfig(encoded)
+    runner.masker.add(text)
+    descriptor, name = tempfile.mkstemp(prefix="aegis-kubeconfig-", suffix=".yaml")
+    path = Path(name)
+    runner.add_cleanup(lambda: path.unlink(missing_ok=True))
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    path.chmod(0o600)
+    return {"KUBECONFIG": str(path)}
+
+
+def kubectl_flags(target: Target) -> tuple[str, ...]:
+    return ("--context", target.kube_context, "--namespace", target.namespace)
+
+
+def current_context_argv(kubectl: Path) -> tuple[str, ...]:
+    return (str(kubectl), "config", "current-context")
+
+
+def namespace_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), "--context", target.kube_context, "get", "namespace", target.namespace,
+            "--output", "name")  # fmt: skip
+
+
+def check_context(current: str, expected: str) -> None:
+    if current.strip() != expected:
+        raise InputError(
+            f"the current kube context is {current.strip() or '(none)'!r} but this environment "
+            f"expects {expected!r}: switch with `kubectl config use-context {expected}` "
+            "or fix [tool.aegis.environments] kube_context"
+        )
+
+
+def lease_name(release: str) -> str:
+    return f"{LEASE_PREFIX}{release}"[:63]
+
+
+def lease_manifest(
+    release: str, namespace: str, holder: str, duration_seconds: int, now: dt.datetime
+) -> str:
+    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    document = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": lease_name(release), "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "aegis-delivery"}},
+        "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds,
+                 "acquireTime": stamp, "renewTime": stamp},
+    }  # fmt: skip
+    return json.dumps(document)
+
+
+def lease_create_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "create", "--filename", "-", "--output", "name")
+
+
+def lease_get_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "get", "lease", lease_name(target.release),
+            "--output", "json")  # fmt: skip
+
+
+def lease_delete_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "delete", "lease", lease_name(target.release),
+            "--ignore-not-found")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    holder: str
+    renewed: dt.datetime
+    duration_seconds: int
+
+    def stale(self, now: dt.datetime) -> bool:
+        return now >= self.renewed + dt.timedelta(seconds=self.duration_seconds)
+
+
+def parse_lease(raw: str) -> LeaseState:
+    try:
+        spec = json.loads(raw)["spec"]
+        renewed = dt.datetime.fromisoformat(
+            str(spec.get("renewTime") or spec["acquireTime"]).replace("Z", "+00:00")
+        )
+        return LeaseState(
+            str(spec.get("holderIdentity", "unknown")), renewed, int(spec["leaseDurationSeconds"])
+        )
+    except (ValueError, KeyError, TypeError):
+        raise AegisError(f"cannot read the deploy lock Lease: {raw[:200]}") from None
+
+
+def rollout_argv(kubectl: Path, target: Target, deployment: str, timeout: str) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "rollout", "status", f"deployment/{deployment}",
+            "--timeout", timeout, "--watch")  # fmt: skip
+
+
+def pods_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    selector = f"app.kubernetes.io/instance={target.release}"
+    return (str(kubectl), *kubectl_flags(target), "get", "pods", "--selector", selector,
+            "--output", "json")  # fmt: skip
+
+
+def events_argv(kubectl: Path, target: Target, pod: str) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "get", "events", "--field-selector",
+            f"involvedObject.name={pod}", "--sort-by", ".lastTimestamp")  # fmt: skip
+
+
+def logs_argv(kubectl: Path, target: Target, pod: str, lines: int = 20) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "logs", pod, "--tail", str(lines),
+            "--all-containers")  # fmt: skip
+
+
+def services_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "get", "services",
+            "--selector", f"app.kubernetes.io/instance={target.release}")  # fmt: skip
+
+
+def nats_ping_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "exec", "deployment/nats-box", "--",
+            "nats", "server", "ping")  # fmt: skip

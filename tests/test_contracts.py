@@ -25,8 +25,16 @@ CONFIG = load_config(REPOSITORY / "pyproject.toml")
 ENVIRONMENT = CONFIG.environment("staging")
 TARGET = Target.of(CONFIG.release, ENVIRONMENT)
 # A deprecated flag is misuse too: helm 4.1 still takes --atomic, with a warning.
-FLAG_ERRORS = ("unknown flag", "unknown shorthand", "invalid argument", "unknown command",
-               "flag needs an argument", "accepts ", "required flag", "has been deprecated")  # fmt: skip
+FLAG_ERRORS = (
+    "unknown flag",
+    "unknown shorthand",
+    "invalid argument",
+    "unknown command",
+    "flag needs an argument",
+    "accepts ",
+    "required flag",
+    "has been deprecated",
+)
 REACHED_THE_CLUSTER = ("unreachable", "connection refused", "Unable to connect to the server")
 
 
@@ -62,9 +70,13 @@ def run(
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "HELM_CACHE_HOME": str(kubeconfig.parent / "cache"),
-             "HELM_CONFIG_HOME": str(kubeconfig.parent / "helm-config")},
-    )  # fmt: skip
+        env={
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "HELM_CACHE_HOME": str(kubeconfig.parent / "cache"),
+            "HELM_CONFIG_HOME": str(kubeconfig.parent / "helm-config"),
+        },
+    )
 
 
 def assert_reached_the_cluster(result: subprocess.CompletedProcess[str]) -> None:
@@ -80,7 +92,7 @@ HELM_COMMANDS: dict[str, Callable[[Helm, Path], tuple[str, ...]]] = {
         "tag=main-0123456 sha=0123456 by=ci reason=contract test", create_namespace=False,
     ),
     "upgrade-create-namespace": lambda helm, values: helm_cli.upgrade_argv(
-        helm, TARGET, CONFIG.chart, [values], "emergency-fix", ENVIRONMENT, "x", create_namespace=True,
+        helm, TARGET, CONFIG.chart, [values], "fix", ENVIRONMENT, "x", create_namespace=True,
     ),
     "rollback": lambda helm, _: helm_cli.rollback_argv(helm, TARGET, 3, ENVIRONMENT),
     "uninstall": lambda helm, _: helm_cli.uninstall_argv(helm, TARGET, ENVIRONMENT),

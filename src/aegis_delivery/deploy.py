@@ -20,8 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from aegis_delivery import helm as helm_cli
 from aegis_delivery import kube, registry, verify
 from aegis_delivery.config import DeliveryConfig, EnvironmentConfig
@@ -70,6 +68,8 @@ def read_digests(path: Path, tag: str) -> dict[str, str]:
 def write_values(
     config: DeliveryConfig, repository: str, tag: str, digests: Mapping[str, str]
 ) -> Path:
+    import yaml  # deferred: keeps `invoke --list` fast
+
     path = config.chart / "values.deployment.yaml"
     header = "# Written by `invoke values` for one deploy; not committed.\n"
     path.write_text(
@@ -331,6 +331,7 @@ def run_verify(
     cluster: Cluster,
     expected_digests: Mapping[str, str],
     sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> VerifyReport:
     report = VerifyReport()
     target, kubectl, environment = cluster.target, cluster.kubectl, cluster.environment
@@ -350,7 +351,7 @@ def run_verify(
             runner.run(cluster.step(kube.nats_ping_argv(kubectl, target), "NATS ping"))
         return report
     # Poll pods first: a crash-looping or unpullable pod fails now, not after the timeout.
-    deadline = time.monotonic() + environment.timeout.seconds
+    deadline = monotonic() + environment.timeout.seconds
     while True:
         pods = runner.run(cluster.step(kube.pods_argv(kubectl, target), "pods"), check=False)
         if not pods.ok:
@@ -361,7 +362,7 @@ def run_verify(
         verdicts = verify.parse_pods(pods.stdout)
         problems = verify.check_pods(verdicts, expected_digests)
         fatal = [p for p in verdicts if p.problem] or not verdicts
-        if not problems or fatal or time.monotonic() >= deadline:
+        if not problems or fatal or monotonic() >= deadline:
             break
         sleep(VERIFY_POLL_SECONDS)
     report.add("pods", not problems, "; ".join(problems) or f"{len(verdicts)} pods ready")

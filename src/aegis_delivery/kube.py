@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from aegis_delivery.errors import AegisError, InputError
 from aegis_delivery.helm import Target
 from aegis_delivery.runner import Runner
@@ -29,6 +27,8 @@ LEASE_PREFIX = "aegis-deploy-"
 
 def decode_kubeconfig(encoded: str) -> str:
     """The kubeconfig text from base64, or an error naming KUBE_CONFIG (never its content)."""
+    import yaml  # deferred: keeps `invoke --list` fast
+
     try:
         text = base64.b64decode("".join(encoded.split()), validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
@@ -51,14 +51,40 @@ def decode_kubeconfig(encoded: str) -> str:
     return text
 
 
+def credential_values(document: object) -> list[str]:
+    """Every value under ``users`` (tokens, keys, passwords): masked wherever they appear,
+    not only as whole kubeconfig lines."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            found.append(node)
+
+    if isinstance(document, dict):
+        for entry in document.get("users") or []:
+            if isinstance(entry, dict):
+                walk(entry.get("user"))
+    return found
+
+
 def materialize_kubeconfig(runner: Runner, environ: Mapping[str, str]) -> dict[str, str]:
     """Environment for kubectl/helm: ``KUBECONFIG`` pointing at the decoded file, or {}."""
     encoded = environ.get("KUBE_CONFIG", "")
     if not encoded.strip():
         return {}
+    import yaml
+
     runner.masker.add(encoded)
     text = decode_kubeconfig(encoded)
     runner.masker.add(text)
+    for secret in credential_values(yaml.safe_load(text)):
+        runner.masker.add(secret)
     descriptor, name = tempfile.mkstemp(prefix="aegis-kubeconfig-", suffix=".yaml")
     path = Path(name)
     runner.add_cleanup(lambda: path.unlink(missing_ok=True))

@@ -158,7 +158,8 @@ def show_outcome(console: Console, document: dict[str, Any]) -> None:
         console.info(f"{mark}: {check['check']}: {check['detail']}")
     if document.get("revision"):
         console.success(
-            f"{document.get('environment')}: revision {document['revision']} ({document.get('description', '')})"
+            f"{document.get('environment')}: revision {document['revision']} "
+            f"({document.get('description', '')})"
         )
     for pod in document.get("pods", []):
         state = "ready" if pod["ready"] else pod["problem"] or "not ready"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import Self
 
 from aegis_delivery.console import Console
 from aegis_delivery.errors import CommandFailed, InputError, Interrupted, ToolUnavailable
@@ -101,7 +102,7 @@ class Runner:
         self._previous_handlers: dict[int, object] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def __enter__(self) -> Runner:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
@@ -175,7 +176,9 @@ class Runner:
             signum, self._received = self._received, None
             raise Interrupted(signum)
         if check and not result.ok:
-            tail = "\n".join((result.stderr or result.stdout).splitlines()[-ERROR_TAIL_LINES:])
+            # Both streams: tools like helm lint put the details on stdout, a summary on stderr.
+            combined = f"{result.stdout}\n{result.stderr}".strip()
+            tail = "\n".join(combined.splitlines()[-ERROR_TAIL_LINES:])
             raise CommandFailed(shown, result.returncode, self.masker.mask(tail))
         return result
 

@@ -1,0 +1,531 @@
+"""Deploy, rollback and verify logic with the runner faked at the argv level.
+
+Recorded helm/kubectl JSON (pending releases, crash-looping pods) drives the decisions; every
+refusal happens before any command that changes the cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aegis_delivery import deploy
+from aegis_delivery.config import DeliveryConfig, load_config
+from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
+from aegis_delivery.masking import Masker
+from aegis_delivery.runner import Step
+from tests.conftest import REPOSITORY, RecordingConsole
+from tests.fake_runner import ScriptedRunner
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DIGEST_API = "sha256:" + "a" * 64
+DIGEST_UI = "sha256:" + "b" * 64
+KUBECONFIG_TEXT = (
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n  cluster:\n"
+    "    server: https://10.0.0.1:6443\ncontexts:\n- name: aegis-staging\n  context:\n"
+    "    cluster: staging\n    user: deployer\ncurrent-context: aegis-staging\nusers:\n"
+    "- name: deployer\n  user:\n    token: very-secret-kube-token-value\n"
+)
+STAGING = deploy.DeployRequest("staging", None, None, yes=True)
+NOT_A_KUBECONFIG = base64.b64encode(b"hello: world").decode()
+MUTATING = (
+    ("upgrade",),
+    ("rollback",),
+    ("uninstall",),
+    ("create", "--filename"),
+    ("delete", "lease"),
+)
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeliveryConfig:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("helm", "kubectl"):
+        (tools / name).write_text("#!/bin/sh\nexit 99\n")  # never run: the runner is scripted
+        (tools / name).chmod(stat.S_IRWXU)
+    monkeypatch.setenv("AEGIS_TOOLS_DIR", str(tools))
+    chart = tmp_path / "chart"
+    chart.mkdir()
+    base = load_config(REPOSITORY / "pyproject.toml")
+    return replace(
+        base, chart=chart, build=replace(base.build, digests_file=tmp_path / "digests.json")
+    )
+
+
+@pytest.fixture
+def console() -> RecordingConsole:
+    return RecordingConsole(Masker())
+
+
+@pytest.fixture
+def runner(console: RecordingConsole) -> Iterator[ScriptedRunner]:
+    with ScriptedRunner(console, console.masker) as scripted:
+        scripted.answer("version", "--short", reply=(0, "v4.1.4+g05fa379\n", ""))
+        yield scripted
+
+
+def healthy_pods(step: Step) -> tuple[int, str, str]:
+    pods = [
+        {"metadata": {"name": f"aegis-{app}-1", "labels": {"app.kubernetes.io/name": app}},
+         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"image": f"x/{app}:t", "imageID": f"x/{app}@{digest}",
+                                           "state": {"running": {}}}]}}
+        for app, digest in (("monitor-api", DIGEST_API), ("monitor-ui", DIGEST_UI))
+    ]  # fmt: skip
+    return 0, json.dumps({"items": pods}), ""
+
+
+def script_cluster(
+    runner: ScriptedRunner, history: str = "[]", context: str = "aegis-staging"
+) -> None:
+    """A healthy cluster: the lease is free, helm succeeds, pods run the pushed digests."""
+    lease: dict[str, str] = {}
+
+    def create(step: Step) -> tuple[int, str, str]:
+        lease["manifest"] = step.stdin or ""
+        return 0, "lease.coordination.k8s.io/aegis-deploy-aegis created", ""
+
+    runner.answer("config", "current-context", reply=(0, context + "\n", ""))
+    runner.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
+    runner.answer("history", reply=(0, history, ""))
+    for app, digest in (("monitor-api", DIGEST_API), ("monitor-ui", DIGEST_UI)):
+        reference = f"ghcr.io/aegistrader/aegistrader/{app}:main-0123456"
+        runner.answer(
+            "imagetools", "inspect", reference, reply=(0, json.dumps({"digest": digest}), "")
+        )
+    runner.answer("create", "--filename", "-", reply=create)
+    runner.answer("get", "lease", reply=lambda step: (0, lease.get("manifest", ""), ""))
+    runner.answer("delete", "lease", reply=(0, "deleted", ""))
+    runner.answer("upgrade", "--install", reply=(0, "Release upgraded", ""))
+    runner.answer("get", "pods", reply=healthy_pods)
+    runner.answer("rollout", "status", reply=(0, "successfully rolled out", ""))
+    runner.answer("test", "aegis", reply=(0, "Phase: Succeeded", ""))
+    runner.answer("exec", "deployment/nats-box", reply=(0, "PONG", ""))
+
+
+def lease(holder: str, duration: int, renewed: dt.datetime) -> str:
+    spec = {
+        "holderIdentity": holder,
+        "leaseDurationSeconds": duration,
+        "renewTime": renewed.isoformat(),
+    }
+    return json.dumps({"spec": spec})
+
+
+def computed() -> tuple[str, str, str, str]:
+    return "main-0123456", "0123456789abcdef", "octocat", "aegistrader/aegistrader"
+
+
+def no_publish(tag: str) -> dict[str, str]:
+    raise AssertionError("no build or push expected")
+
+
+def write_digests(config: DeliveryConfig) -> None:
+    config.build.digests_file.write_text(json.dumps({"tag": "main-0123456", "images": {
+        "monitor-api": {"digest": DIGEST_API}, "monitor-ui": {"digest": DIGEST_UI}}}))  # fmt: skip
+
+
+def assert_nothing_changed(runner: ScriptedRunner) -> None:
+    for words in MUTATING:
+        assert not runner.ran(*words), words
+
+
+def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    write_digests(config)
+    script_cluster(
+        runner,
+        history=(FIXTURES / "helm-history-pending.json")
+        .read_text()
+        .replace("pending-upgrade", "failed"),
+    )
+    request = deploy.DeployRequest("staging", None, None, yes=False)
+    outcome = deploy.deploy(runner, config, request, {}, no_publish, computed)
+    order = [" ".join(step.argv) for step in runner.calls]
+    position = {name: next(i for i, c in enumerate(order) if name in c) for name in
+                ("current-context", "get namespace", "history", "create --filename",
+                 "upgrade --install", "rollout")}  # fmt: skip
+    assert position["current-context"] < position["get namespace"] < position["history"]
+    assert (
+        position["history"]
+        < position["create --filename"]
+        < position["upgrade --install"]
+        < position["rollout"]
+    )
+    upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
+    assert "--rollback-on-failure" in upgrade and "--atomic" not in upgrade
+    assert upgrade[upgrade.index("--history-max") + 1] == "10"
+    assert upgrade[upgrade.index("--set") + 1] == "global.imageTag=main-0123456"
+    assert "tag=main-0123456 sha=0123456 by=octocat" in upgrade[upgrade.index("--description") + 1]
+    values = (config.chart / "values.deployment.yaml").read_text()
+    assert DIGEST_API in values and DIGEST_UI in values
+    assert outcome.verify is not None and outcome.verify.passed
+    assert runner.ran("delete", "lease")  # the lock was released
+
+
+def test_a_dry_run_prints_and_runs_nothing_but_helm_version(
+    console: RecordingConsole, config: DeliveryConfig
+) -> None:
+    with ScriptedRunner(console, console.masker, dry_run=True) as runner:
+        runner.answer("version", "--short", reply=(0, "v3.17.2+gcc0bbbd\n", ""))
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {},
+            no_publish,
+            computed,
+        )
+    assert [step.argv[1:] for step in runner.calls] == [("version", "--short")]
+    assert "--atomic" in console.text and "--wait " in console.text + " "
+    assert "[dry-run] deploy main-0123456 to staging" in console.text
+    assert not (config.chart / "values.deployment.yaml").exists()
+
+
+def test_a_pending_release_is_refused_with_its_revision(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    with pytest.raises(
+        InputError, match=r"pending-upgrade at revision 3 .*--recover` rolls back to revision 2"
+    ):
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {},
+            no_publish,
+            computed,
+        )
+    assert_nothing_changed(runner)
+
+
+def test_recover_rolls_back_to_the_last_deployed_revision(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
+    request = deploy.DeployRequest("staging", None, None, yes=False, recover=True)
+    deploy.deploy(runner, config, request, {}, no_publish, computed)
+    assert runner.ran("rollback", "aegis", "2") and runner.ran("upgrade", "--install")
+
+
+def test_a_stuck_first_install_needs_its_own_flag(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    stuck = json.dumps(
+        [
+            {
+                "revision": 1,
+                "status": "pending-install",
+                "chart": "aegis",
+                "app_version": "",
+                "description": "Initial install underway",
+                "updated": "",
+            }
+        ]
+    )
+    script_cluster(runner, history=stuck)
+    with pytest.raises(InputError, match=r"can only be uninstalled.*--uninstall-stuck-install"):
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False, recover=True),
+            {},
+            no_publish,
+            computed,
+        )
+    assert_nothing_changed(runner)
+    runner.answer("uninstall", "aegis", reply=(0, "uninstalled", ""))
+    request = deploy.DeployRequest(
+        "staging", None, None, yes=False, recover=True, uninstall_stuck_install=True
+    )
+    deploy.deploy(runner, config, request, {}, no_publish, computed)
+    assert runner.ran("uninstall", "aegis")
+
+
+def test_a_context_mismatch_names_both(runner: ScriptedRunner, config: DeliveryConfig) -> None:
+    script_cluster(runner, context="prod-cluster")
+    with pytest.raises(
+        InputError,
+        match="current kube context is 'prod-cluster' but this environment expects 'aegis-staging'",
+    ):
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {},
+            no_publish,
+            computed,
+        )
+    assert_nothing_changed(runner)
+
+
+def test_a_missing_namespace_needs_create_namespace(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    runner.answer(
+        "get",
+        "namespace",
+        reply=(1, "", 'Error from server (NotFound): namespaces "aegis-staging" not found'),
+    )
+    script_cluster(runner)
+    with pytest.raises(InputError, match="does not exist: create it, or pass --create-namespace"):
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {},
+            no_publish,
+            computed,
+        )
+    assert_nothing_changed(runner)
+    deploy.deploy(
+        runner,
+        config,
+        deploy.DeployRequest("staging", None, None, yes=False, create_namespace=True),
+        {},
+        no_publish,
+        computed,
+    )
+    upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
+    assert "--create-namespace" in upgrade
+
+
+@pytest.mark.parametrize(
+    ("request_", "environ", "message"),
+    [
+        (deploy.DeployRequest("prod", None, None, yes=True), {}, "unknown environment 'prod'"),
+        (deploy.DeployRequest("staging", "bad tag", "x", yes=True), {}, "invalid tag 'bad tag'"),
+        (deploy.DeployRequest("staging", "fix", None, yes=True), {}, "--reason is required"),
+        (STAGING, {"KUBE_CONFIG": "not base64!!"}, "KUBE_CONFIG is not valid base64"),
+        (STAGING, {"KUBE_CONFIG": NOT_A_KUBECONFIG}, "KUBE_CONFIG decodes to something"),
+    ],
+    ids=["environment", "tag", "no-reason", "not-base64", "not-kubeconfig"],
+)  # fmt: skip
+def test_bad_input_changes_nothing(
+    runner: ScriptedRunner,
+    config: DeliveryConfig,
+    request_: deploy.DeployRequest,
+    environ: dict[str, str],
+    message: str,
+) -> None:
+    script_cluster(runner)
+    with pytest.raises((InputError, AegisError), match=message):
+        deploy.deploy(runner, config, request_, environ, no_publish, computed)
+    assert_nothing_changed(runner)
+    assert not runner.ran("config", "current-context")
+
+
+def test_the_emergency_path_builds_pushes_and_records_the_reason(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    script_cluster(runner)
+    published: list[str] = []
+
+    def publish(tag: str) -> dict[str, str]:
+        published.append(tag)
+        return {"monitor-api": DIGEST_API, "monitor-ui": DIGEST_UI}
+
+    request = deploy.DeployRequest("staging", "emergency-fix", "hotfix INC-42", yes=True)
+    deploy.deploy(runner, config, request, {}, publish, computed)
+    assert published == ["emergency-fix"]
+    upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
+    assert "reason=hotfix INC-42" in upgrade[upgrade.index("--description") + 1]
+    assert "the quality gates were NOT run" in runner.output
+
+
+def test_the_kubeconfig_never_shows_and_is_removed_on_every_path(
+    runner: ScriptedRunner, config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    encoded = base64.b64encode(KUBECONFIG_TEXT.encode()).decode()
+    seen: list[Path] = []
+
+    def context_answer(step: Step) -> tuple[int, str, str]:
+        path = Path(step.env["KUBECONFIG"])
+        seen.append(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert path.read_text() == KUBECONFIG_TEXT
+        return 0, "aegis-staging\n", f"debug: loaded {KUBECONFIG_TEXT}"
+
+    runner.answer("config", "current-context", reply=context_answer)
+    rejected = "Error: token very-secret-kube-token-value rejected"
+    runner.answer("upgrade", "--install", reply=(1, "", rejected))
+    runner.answer("get", "pods", reply=(0, '{"items": []}', ""))
+    script_cluster(runner)
+    with pytest.raises(CommandFailed) as raised:
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {"KUBE_CONFIG": encoded},
+            no_publish,
+            computed,
+        )
+    runner.__exit__(None, None, None)  # the task's end: cleanups run
+    assert seen and not seen[0].exists()
+    assert "very-secret-kube-token-value" not in console.text + raised.value.message
+    assert encoded not in console.text
+
+
+def test_a_held_lock_makes_the_second_deploy_wait_then_fail_naming_the_holder(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+    clock = iter(now + dt.timedelta(seconds=5 * i) for i in range(10_000))
+    holder = lease("alice@laptop/run-1", 720, now - dt.timedelta(seconds=30))
+    runner.answer(
+        "create",
+        "--filename",
+        reply=(
+            1,
+            "",
+            'Error from server (AlreadyExists): leases "aegis-deploy-aegis" already exists',
+        ),
+    )
+    runner.answer("get", "lease", reply=(0, holder, ""))
+    script_cluster(runner)
+    cluster = deploy.connect(runner, config, "staging", {})
+    lock = deploy.DeployLock(
+        runner, cluster, holder="bob@ci/2", clock=lambda: next(clock), sleep=lambda s: None
+    )
+    with pytest.raises(AegisError, match=r"another deploy holds the lock .* alice@laptop/run-1"):
+        lock.acquire()
+    assert not runner.ran("delete", "lease")  # never someone else's lock
+
+
+def test_a_stale_lock_is_removed_and_taken(runner: ScriptedRunner, config: DeliveryConfig) -> None:
+    now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+    stale = lease("crashed@ci/9", 60, now - dt.timedelta(hours=1))
+    runner.answer("create", "--filename", reply=(1, "", "AlreadyExists"), times=1)
+    runner.answer("get", "lease", reply=(0, stale, ""), times=1)
+    script_cluster(runner)
+    cluster = deploy.connect(runner, config, "staging", {})
+    lock = deploy.DeployLock(
+        runner, cluster, holder="bob@ci/2", clock=lambda: now, sleep=lambda s: None
+    )
+    lock.acquire()
+    assert lock.held and runner.ran("delete", "lease")
+    assert "removing a stale deploy lock held by crashed@ci/9" in runner.output
+
+
+def test_a_failed_upgrade_shows_the_pods_reasons_and_releases_the_lock(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    runner.answer(
+        "upgrade", "--install", reply=(1, "", "Error: UPGRADE FAILED: context deadline exceeded")
+    )
+    runner.answer(
+        "get", "pods", reply=(0, (FIXTURES / "kubectl-pods-crashloop.json").read_text(), "")
+    )
+    runner.answer(
+        "get", "events", reply=(0, "Warning BackOff Back-off restarting failed container", "")
+    )
+    runner.answer("logs", reply=(0, "monitor-api: invalid configuration: NATS_URL", ""))
+    script_cluster(runner)
+    with pytest.raises(CommandFailed, match="context deadline exceeded"):
+        deploy.deploy(
+            runner,
+            config,
+            deploy.DeployRequest("staging", None, None, yes=False),
+            {},
+            no_publish,
+            computed,
+        )
+    text = runner.output
+    assert "CrashLoopBackOff" in text and "invalid configuration: NATS_URL" in text
+    assert "ImagePullBackOff: Back-off pulling image" in text
+    assert runner.ran("delete", "lease")
+
+
+def test_verify_fails_fast_on_a_crash_loop(runner: ScriptedRunner, config: DeliveryConfig) -> None:
+    runner.answer(
+        "get", "pods", reply=(0, (FIXTURES / "kubectl-pods-crashloop.json").read_text(), "")
+    )
+    runner.answer("get", "events", reply=(0, "", ""))
+    runner.answer("logs", reply=(0, "", ""))
+    script_cluster(runner)
+    cluster = deploy.connect(runner, config, "staging", {})
+    slept: list[float] = []
+    with pytest.raises(
+        GateFailed, match=r"CrashLoopBackOff.*last exit: monitor-api: invalid configuration"
+    ):
+        deploy.run_verify(runner, config, cluster, {}, sleep=slept.append)
+    assert slept == []  # no waiting out the timeout
+    assert not runner.ran("rollout")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [((0, '{"items": []}', ""), "no pods match the release"),
+     ((1, "", "Unable to connect to the server: connection refused"), "cannot list pods")],
+    ids=["zero-pods", "unreachable"],
+)  # fmt: skip
+def test_verify_never_passes_on_nothing(
+    runner: ScriptedRunner, config: DeliveryConfig, reply: tuple[int, str, str], message: str
+) -> None:
+    runner.answer("get", "pods", reply=reply)
+    script_cluster(runner)
+    cluster = deploy.connect(runner, config, "staging", {})
+    with pytest.raises(GateFailed, match=message):
+        deploy.run_verify(runner, config, cluster, {}, sleep=lambda s: None)
+
+
+def test_verify_checks_the_deployed_digest(runner: ScriptedRunner, config: DeliveryConfig) -> None:
+    script_cluster(runner)
+    cluster = deploy.connect(runner, config, "staging", {})
+    ticks = iter(range(0, 10_000, 60))
+    slept: list[float] = []
+    with pytest.raises(GateFailed, match="expected sha256:ccc"):
+        deploy.run_verify(
+            runner, config, cluster, {"monitor-api": "sha256:ccc"},
+            sleep=slept.append, monotonic=lambda: float(next(ticks)),
+        )  # fmt: skip
+    assert len(slept) == 9  # polled until the 10m timeout (a minute a tick), then failed
+    report = deploy.run_verify(runner, config, cluster, {"monitor-api": DIGEST_API})
+    assert [c["check"] for c in report.checks] == [
+        "pods",
+        "rollout monitor-api",
+        "rollout monitor-ui",
+        "helm test",
+        "nats",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("revision", "message"), [(7, r"revision 7 is not in the history; known: 1, 2, 3")]
+)
+def test_rollback_refuses_an_unknown_revision(
+    runner: ScriptedRunner, config: DeliveryConfig, revision: int, message: str
+) -> None:
+    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    with pytest.raises(InputError, match=message):
+        deploy.rollback(runner, config, "staging", revision, True, {})
+    assert_nothing_changed(runner)
+
+
+def test_rollback_goes_to_the_previous_deployed_revision(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    history = (
+        (FIXTURES / "helm-history-pending.json")
+        .read_text()
+        .replace("pending-upgrade", "deployed")
+        .replace(
+            '"status":"deployed","chart":"aegis-0.1.0","app_version":"0.1.0","description":"tag=main-1111111',
+            '"status":"superseded","chart":"aegis-0.1.0","app_version":"0.1.0","description":"tag=main-1111111',
+        )
+    )
+    script_cluster(runner, history=history)
+    runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
+    outcome = deploy.rollback(runner, config, "staging", None, True, {})
+    assert outcome.revision == 2 and runner.ran("rollback", "aegis", "2", "--wait=watcher")

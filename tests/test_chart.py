@@ -79,10 +79,9 @@ def test_a_digest_wins_over_the_tag(tmp_path: Path) -> None:
     values.write_text(
         yaml.safe_dump(deployment_values(CONFIG, "o/r", "main-1", {"monitor-api": digest}))
     )
-    rendered = subprocess.run(
-        [str(REPOSITORY / ".tools/bin/helm"), "template", "r", str(CONFIG.chart), "--values", str(values)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    helm = str(REPOSITORY / ".tools/bin/helm")
+    argv = [helm, "template", "r", str(CONFIG.chart), "--values", str(values)]
+    rendered = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert f"ghcr.io/o/r/monitor-api@{digest}" in rendered
     assert "ghcr.io/o/r/monitor-ui:main-1" in rendered
     assert values_key("monitor-ui") == "monitorUi"

@@ -232,9 +232,9 @@ def verify(c: Context, env: str = "staging", dry_run: bool = False, json: bool =
         reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
 
 
-@task(help={"env": ENV, "json": JSON})
-def status(c: Context, env: str = "staging", json: bool = False) -> None:
+@task(help={"env": ENV, "dry_run": DRY_RUN, "json": JSON})
+def status(c: Context, env: str = "staging", dry_run: bool = False, json: bool = False) -> None:
     """Release status and history, pods with images and readiness, services."""
-    with task_session(json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json) as session:
         document = deploy_flow.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import stat
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -529,3 +530,37 @@ def test_rollback_goes_to_the_previous_deployed_revision(
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
     outcome = deploy.rollback(runner, config, "staging", None, True, {})
     assert outcome.revision == 2 and runner.ran("rollback", "aegis", "2", "--wait=watcher")
+
+
+def test_the_kubeconfig_is_removed_after_success_and_after_an_interrupt(
+    config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    import signal
+
+    from aegis_delivery.errors import Interrupted
+
+    encoded = base64.b64encode(KUBECONFIG_TEXT.encode()).decode()
+    for outcome in ("success", "interrupt"):
+        seen: list[Path] = []
+
+        def upgrade(
+            step: Step, outcome: str = outcome, seen: list[Path] = seen
+        ) -> tuple[int, str, str]:
+            seen.append(Path(step.env["KUBECONFIG"]))
+            assert seen[0].exists()
+            if outcome == "interrupt":
+                raise Interrupted(signal.SIGTERM)  # what the runner raises after helm stopped
+            return 0, "upgraded", ""
+
+        expectation = pytest.raises(Interrupted) if outcome == "interrupt" else nullcontext()
+        with expectation, ScriptedRunner(console, console.masker) as runner:
+            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("upgrade", "--install", reply=upgrade)
+            script_cluster(runner)
+            request = deploy.DeployRequest("staging", None, None, yes=False)
+            environ = {"KUBE_CONFIG": encoded}
+            deploy.deploy(runner, config, request, environ, no_publish, computed)
+        assert seen and not seen[0].exists(), outcome
+        if outcome == "interrupt":
+            assert runner.ran("delete", "lease")  # the lock is released on the way out
+    assert "very-secret-kube-token-value" not in console.text

@@ -96,3 +96,57 @@ def test_nox_lists_the_gates_and_holds_no_thresholds() -> None:
     assert {"lint", "format", "typecheck", "tests", "dockerfiles"} <= sessions
     noxfile = (REPOSITORY / "noxfile.py").read_text()
     assert not re.search(r"fail_under\s*=|--cov-fail-under|--fail-under|\b80\b|\b100\b", noxfile)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("rollback", "--revision", "0"), "invalid revision '0'"),
+        (("rollback", "--revision", "abc"), "invalid revision 'abc'"),
+        (("deploy", "--env", "prod", "--dry-run"), "unknown environment 'prod'"),
+        (("deploy", "--tag", "emergency-fix", "--dry-run"), "--reason is required"),
+        (("deploy", "--tag", "bad/tag", "--reason", "x", "--dry-run"), "invalid tag 'bad/tag'"),
+        (("tags", "--tag", "-bad"), "invalid tag '-bad'"),
+        (("build", "--app", "monitor", "--dry-run"), "unknown app 'monitor'"),
+        (("build", "--platform", "linux/sparc", "--dry-run"), "unknown platform 'linux/sparc'"),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, tuple) else None,
+)
+def test_bad_input_exits_2_naming_what_was_wrong(arguments: tuple[str, ...], message: str) -> None:
+    result = invoke(*arguments)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "[dry-run]" not in result.stdout  # refused before anything was even printed
+
+
+# Every command the README and the operations page show that needs a cluster, as a dry run.
+README_DRY_RUNS = [
+    ("deploy", "--env", "staging", "--dry-run"),
+    (
+        "deploy",
+        "--env",
+        "staging",
+        "--tag",
+        "emergency-fix",
+        "--reason",
+        "hotfix INC-123",
+        "--dry-run",
+    ),
+    ("rollback", "--env", "staging", "--dry-run"),
+    ("rollback", "--env", "staging", "--revision", "7", "--dry-run"),
+    ("verify", "--env", "staging", "--dry-run"),
+    ("status", "--env", "staging", "--dry-run"),
+    ("build", "--dry-run"),
+    ("push", "--dry-run"),
+    ("values", "--env", "staging", "--dry-run"),
+]
+
+
+@pytest.mark.parametrize("arguments", README_DRY_RUNS, ids=lambda a: "-".join(a))
+def test_readme_commands_dry_run(arguments: tuple[str, ...]) -> None:
+    result = invoke(*arguments, GITHUB_TOKEN="ghs_dry-run-token", AEGIS_CA_BUNDLE="")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[dry-run]" in result.stdout
+    assert "ghs_dry-run-token" not in result.stdout + result.stderr
+    if arguments[0] == "deploy":
+        assert "/helm upgrade --install aegis " in result.stdout

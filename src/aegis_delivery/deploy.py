@@ -539,9 +539,8 @@ def rollback(
         runner.console.info(
             f"revision {item.revision}: {item.status} {item.updated} {item.description}"
         )
-    if runner.dry_run and not revisions:
-        chosen = revision or 0
-    else:
+    chosen: int | None = revision
+    if not runner.dry_run:  # a dry run has no history to choose from: helm picks the previous
         chosen = helm_cli.rollback_target(revisions, revision).revision
     if not (yes or runner.dry_run or environ.get("CI", "").lower() == "true"):
         confirm(
@@ -551,10 +550,9 @@ def rollback(
     lock = DeployLock(runner, cluster)
     lock.acquire()
     try:
-        argv = helm_cli.rollback_argv(
-            cluster.helm, cluster.target, chosen or 1, cluster.environment
-        )
-        runner.run(cluster.step(argv, f"roll back to revision {chosen}", capture=False))
+        argv = helm_cli.rollback_argv(cluster.helm, cluster.target, chosen, cluster.environment)
+        where = f"revision {chosen}" if chosen else "the previous revision"
+        runner.run(cluster.step(argv, f"roll back to {where}", capture=False))
     finally:
         lock.release()
     outcome = DeployOutcome(environment_name, "", f"rollback to {chosen}", {}, chosen)

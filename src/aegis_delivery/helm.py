@@ -88,10 +88,12 @@ def upgrade_argv(
 
 
 def rollback_argv(
-    helm: Helm, target: Target, revision: int, environment: EnvironmentConfig
+    helm: Helm, target: Target, revision: int | None, environment: EnvironmentConfig
 ) -> tuple[str, ...]:
+    """Without a revision helm rolls back to the previous one."""
+    chosen = (str(revision),) if revision is not None else ()
     return (
-        str(helm.path), "rollback", target.release, str(revision), *target.helm_flags(),
+        str(helm.path), "rollback", target.release, *chosen, *target.helm_flags(),
         *helm.wait, "--timeout", environment.timeout.text,
         "--history-max", str(environment.history_max),
     )  # fmt: skip

@@ -144,7 +144,9 @@ README_DRY_RUNS = [
 
 @pytest.mark.parametrize("arguments", README_DRY_RUNS, ids=lambda a: "-".join(a))
 def test_readme_commands_dry_run(arguments: tuple[str, ...]) -> None:
-    result = invoke(*arguments, GITHUB_TOKEN="ghs_dry-run-token", AEGIS_CA_BUNDLE="")
+    result = invoke(
+        *arguments, GITHUB_TOKEN="ghs_dry-run-token", AEGIS_CA_BUNDLE=""
+    )  # noqa: S106 - a fake token
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[dry-run]" in result.stdout
     assert "ghs_dry-run-token" not in result.stdout + result.stderr

@@ -14,15 +14,16 @@ import pytest
 
 from tests.conftest import REPOSITORY
 
+FAKE_TOKEN = "ghs_dry-run-token"  # noqa: S105 - not a real token
 HEAVY_MODULES = ("python_on_whales", "kubernetes", "rich", "pydantic")
 
 
 def invoke(
-    *arguments: str, cwd: Path = REPOSITORY, **environ: str
+    *arguments: str, cwd: Path | None = None, **environ: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "invoke", *arguments],
-        cwd=cwd,
+        cwd=cwd or REPOSITORY,
         capture_output=True,
         text=True,
         env={**os.environ, "CI": "true", **environ},
@@ -144,11 +145,9 @@ README_DRY_RUNS = [
 
 @pytest.mark.parametrize("arguments", README_DRY_RUNS, ids=lambda a: "-".join(a))
 def test_readme_commands_dry_run(arguments: tuple[str, ...]) -> None:
-    result = invoke(
-        *arguments, GITHUB_TOKEN="ghs_dry-run-token", AEGIS_CA_BUNDLE=""
-    )  # noqa: S106 - a fake token
+    result = invoke(*arguments, GITHUB_TOKEN=FAKE_TOKEN, AEGIS_CA_BUNDLE="")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[dry-run]" in result.stdout
-    assert "ghs_dry-run-token" not in result.stdout + result.stderr
+    assert FAKE_TOKEN not in result.stdout + result.stderr
     if arguments[0] == "deploy":
         assert "/helm upgrade --install aegis " in result.stdout

@@ -78,5 +78,25 @@ def chart(session: nox.Session) -> None:
     session.run("python", "-m", "aegis_delivery.chart_gate", *session.posargs)
 
 
+@nox.session
+def workflows(session: nox.Session) -> None:
+    """actionlint and zizmor (offline) on the CI/CD workflow: no findings allowed."""
+    install(session, "workflows")
+    session.run("actionlint", *session.posargs)
+    session.run("zizmor", "--offline", ".github/workflows")
+
+
+@nox.session(default=False, venv_backend="none")
+def system(session: nox.Session) -> None:
+    """(root) Install and start what the real-part tests need: Docker plugins, registry, ..."""
+    session.run("scripts/install-system", external=True)
+
+
+@nox.session(default=False, venv_backend="none")
+def tools(session: nox.Session) -> None:
+    """Install the pinned helm 4, helm 3, kubectl and trivy into .tools/bin."""
+    session.run("scripts/install-tools", external=True)
+
+
 if __name__ == "__main__":
     nox.main()

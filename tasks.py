@@ -18,6 +18,7 @@ from aegis_delivery import gates, publishing, reports, scanning, validation
 from aegis_delivery.session import TaskSession, task_session
 
 DRY_RUN = "print the commands instead of running them"
+SUMMARY = "also write the result to GitHub's step summary ($GITHUB_STEP_SUMMARY)"
 JSON = "print the result as one JSON document on stdout"
 
 
@@ -54,10 +55,10 @@ SARIF = "also write SARIF files (GitHub code scanning) into this directory"
 BUILD_ARG = "KEY=VALUE for every app or APP:KEY=VALUE for one, e.g. a BASE_IMAGE (repeatable)"
 
 
-@task(help={"tag": TAG, "json": JSON})
-def tags(c: Context, tag: str | None = None, json: bool = False) -> None:
+@task(help={"tag": TAG, "summary": SUMMARY, "json": JSON})
+def tags(c: Context, tag: str | None = None, summary: bool = False, json: bool = False) -> None:
     """Print the image references for this commit (GitHub event or local checkout)."""
-    with task_session(json_output=json) as session:
+    with task_session(json_output=json, summary=summary) as session:
         reports.show_tags(session.console, publishing.plan_images(session.config, tag=tag))
 
 
@@ -85,24 +86,32 @@ def build(
 
 
 @task(
-    iterable=["app"],
-    help={"app": APP, "tag": TAG, "sarif": SARIF, "dry_run": DRY_RUN, "json": JSON},
+    iterable=["app", "build_arg"],
+    help={"app": APP, "tag": TAG, "build": "build the images first (one CI step)",
+          "build_arg": BUILD_ARG, "sarif": SARIF, "dry_run": DRY_RUN, "summary": SUMMARY,
+          "json": JSON},
 )  # fmt: skip
 def scan(
     c: Context,
     app: list[str] | None = None,
     tag: str | None = None,
+    build: bool = False,
+    build_arg: list[str] | None = None,
     sarif: str | None = None,
     dry_run: bool = False,
+    summary: bool = False,
     json: bool = False,
 ) -> None:
     """Scan the built images and Dockerfiles with Trivy; exit 3 on findings, 4 if it can't."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
-        plan = publishing.plan_images(session.config, apps=app or [], tag=tag)
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
+        plan = publishing.plan_images(
+            session.config, apps=app or [], tag=tag, build_args=build_arg or []
+        )
+        outcomes = publishing.build(session.runner, plan) if build else []
         found = scanning.scan(
             session.runner,
             session.config,
-            publishing.scan_targets(plan, []),
+            publishing.scan_targets(plan, outcomes),
             session.config.root / publishing.WORK_DIRECTORY / "scan",
             Path(sarif) if sarif else None,
         )
@@ -113,7 +122,8 @@ def scan(
 @task(
     iterable=["app", "build_arg"],
     help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
-          "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF, "dry_run": DRY_RUN, "json": JSON},
+          "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF, "dry_run": DRY_RUN,
+          "summary": SUMMARY, "json": JSON},
 )  # fmt: skip
 def push(
     c: Context,
@@ -125,10 +135,11 @@ def push(
     force: bool = False,
     sarif: str | None = None,
     dry_run: bool = False,
+    summary: bool = False,
     json: bool = False,
 ) -> None:
     """Build, scan, then publish the tags and record their digests for deploy."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         plan = publishing.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [],
@@ -173,7 +184,7 @@ def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bo
           "create_namespace": "create the namespace if it does not exist",
           "recover": "roll back a release left pending by an interrupted run, then deploy",
           "uninstall_stuck_install": "with --recover: uninstall a first install stuck pending",
-          "yes": YES, "dry_run": DRY_RUN, "json": JSON},
+          "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
 )  # fmt: skip
 def deploy(
     c: Context,
@@ -185,10 +196,11 @@ def deploy(
     uninstall_stuck_install: bool = False,
     yes: bool = False,
     dry_run: bool = False,
+    summary: bool = False,
     json: bool = False,
 ) -> None:
     """helm upgrade --install this commit's images (or --tag) with guards, lock and verify."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         request = deploy_flow.DeployRequest(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
         )
@@ -205,26 +217,33 @@ def deploy(
 
 
 @task(help={"env": ENV, "revision": "roll back to this revision (default: the previous one)",
-            "yes": YES, "dry_run": DRY_RUN, "json": JSON})  # fmt: skip
+            "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})  # fmt: skip
 def rollback(
     c: Context,
     env: str = "staging",
     revision: str | None = None,
     yes: bool = False,
     dry_run: bool = False,
+    summary: bool = False,
     json: bool = False,
 ) -> None:
     """Show the history, roll back (to --revision N or the previous one), then verify."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         number = validation.positive_revision(revision) if revision is not None else None
         outcome = deploy_flow.rollback(session.runner, session.config, env, number, yes, os.environ)
         reports.show_outcome(session.console, outcome.document())
 
 
-@task(help={"env": ENV, "dry_run": DRY_RUN, "json": JSON})
-def verify(c: Context, env: str = "staging", dry_run: bool = False, json: bool = False) -> None:
+@task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def verify(
+    c: Context,
+    env: str = "staging",
+    dry_run: bool = False,
+    summary: bool = False,
+    json: bool = False,
+) -> None:
     """Rollouts, pods ready on the deployed digests, helm test, NATS: fail fast with reasons."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         cluster = deploy_flow.connect(session.runner, session.config, env, os.environ)
         tag = _computed(session)[0]
         digests = deploy_flow.read_digests(session.config.build.digests_file, tag)
@@ -232,9 +251,15 @@ def verify(c: Context, env: str = "staging", dry_run: bool = False, json: bool =
         reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
 
 
-@task(help={"env": ENV, "dry_run": DRY_RUN, "json": JSON})
-def status(c: Context, env: str = "staging", dry_run: bool = False, json: bool = False) -> None:
+@task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def status(
+    c: Context,
+    env: str = "staging",
+    dry_run: bool = False,
+    summary: bool = False,
+    json: bool = False,
+) -> None:
     """Release status and history, pods with images and readiness, services."""
-    with task_session(dry_run=dry_run, json_output=json) as session:
+    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         document = deploy_flow.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+# Debian 12 ships PostgreSQL 15, Ubuntu 24.04 16: the newest installed major version.
+def _newest_postgres() -> Path:
+    versions = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    return max(
+        versions, key=lambda p: int(p.parent.name), default=Path("/usr/lib/postgresql/15/bin")
+    )
+
+
+POSTGRES_BIN = _newest_postgres()
 
 
 def require(condition: bool, reason: str) -> None:
@@ -77,7 +86,7 @@ class PostgresServer:
     """A throw-away PostgreSQL cluster in a temporary directory, run as the postgres user."""
 
     def __init__(self) -> None:
-        require((POSTGRES_BIN / "initdb").exists(), "PostgreSQL 15 is not installed")
+        require((POSTGRES_BIN / "initdb").exists(), "PostgreSQL is not installed")
         require(os.geteuid() == 0 or _is_postgres_user(), "PostgreSQL tests run as root here")
         # Not under pytest's tmp_path: the postgres user must be able to reach the directory.
         self.directory = Path(tempfile.mkdtemp(prefix="aegis-postgres-"))

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from aegis_delivery.masking import Masker
@@ -47,6 +48,8 @@ class Console:
         # Human-readable lines never mix into a JSON document.
         self.human = self.err if json_mode else self.out
         self.plain = is_plain(self.human) if plain is None else plain
+        # GitHub's step summary (`--summary`): short markdown written from the task's JSON.
+        self.summary_file: Path | None = None
         self._rich: rich.console.Console | None = None
         if not self.plain:
             import rich.console  # deferred: keeps `invoke --list` fast
@@ -111,6 +114,14 @@ class Console:
         lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         self._write(self.human, "\n".join(line.rstrip() for line in lines))
+
+    def summarize(self, title: str, document: Mapping[str, Any]) -> None:
+        """Append the result to the step summary, when one was asked for."""
+        if self.summary_file is None:
+            return
+        body = json.dumps(document, indent=2, sort_keys=True)
+        with self.summary_file.open("a", encoding="utf-8") as summary:
+            summary.write(self.masker.mask(f"### {title}\n\n```json\n{body}\n```\n\n"))
 
     def emit_json(self, document: Mapping[str, Any]) -> None:
         """The machine-readable result: one JSON document on stdout, masked like the rest."""

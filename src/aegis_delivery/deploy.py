@@ -65,6 +65,35 @@ def read_digests(path: Path, tag: str) -> dict[str, str]:
     return {app: str(entry["digest"]) for app, entry in document.get("images", {}).items()}
 
 
+def resolve_digests(
+    runner: Runner, config: DeliveryConfig, repository: str, tag: str
+) -> dict[str, str]:
+    """Each app's image must exist in the registry; its current digest is what gets pinned.
+
+    A digest recorded by `invoke push` for the same tag must still be what the registry serves.
+    """
+    recorded = read_digests(config.build.digests_file, tag)
+    resolved: dict[str, str] = {}
+    for app in config.apps:
+        reference = f"{config.registry}/{repository}/{app}:{tag}".lower()
+        try:
+            served = registry.remote_digest(
+                runner, reference, config.build.push_attempts, config.build.retry_base_seconds
+            )
+        except CommandFailed as error:
+            raise AegisError(
+                f"{reference} cannot be resolved in the registry "
+                f"({error.message.splitlines()[-1]}): "
+                "push it first (`invoke push`) or deploy a tag that exists"
+            ) from None
+        if served is None:  # a dry run
+            continue
+        if app in recorded and served != recorded[app]:
+            raise AegisError(f"{reference} now points at {served}, not the pushed {recorded[app]}")
+        resolved[app] = served
+    return resolved
+
+
 def write_values(
     config: DeliveryConfig, repository: str, tag: str, digests: Mapping[str, str]
 ) -> Path:
@@ -480,16 +509,10 @@ def deploy(
     if emergency:
         digests = publish(tag)
     else:
-        digests = read_digests(config.build.digests_file, tag)
-        for app in config.apps:
-            reference = f"{config.registry}/{repository}/{app}:{tag}".lower()
-            served = registry.remote_digest(
-                runner, reference, config.build.push_attempts, config.build.retry_base_seconds
-            )
-            if served is not None and app in digests and served != digests[app]:
-                raise AegisError(
-                    f"{reference} now points at {served}, not the pushed {digests[app]}"
-                )
+        digests = {
+            **resolve_digests(runner, config, repository, tag),
+            **read_digests(config.build.digests_file, tag),
+        }
     values = config.chart / "values.deployment.yaml"
     if runner.dry_run:
         document = deployment_values(config, repository, tag, digests)

@@ -114,6 +114,7 @@ def show_tools(session: TaskSession) -> None:
 
 def show_tags(console: Console, plan: ImagePlan) -> None:
     document = plan.document()
+    console.summarize("Image tags", document)
     if console.json_mode:
         console.emit_json(document)
         return
@@ -128,8 +129,10 @@ def show_tags(console: Console, plan: ImagePlan) -> None:
 def show_scan(console: Console, found: list[ScanReport], vulnerabilities: bool) -> None:
     from aegis_delivery.scanning import scan_document
 
+    document = scan_document(found, vulnerabilities)
+    console.summarize("Scan", document)
     if console.json_mode:
-        console.emit_json(scan_document(found, vulnerabilities))
+        console.emit_json(document)
 
 
 def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], file: Path) -> None:
@@ -139,6 +142,7 @@ def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], fi
         "images": {image.app: {"digest": image.digest, "pinned": image.pinned,
                                "tags": list(image.tags)} for image in pushed},
     }  # fmt: skip
+    console.summarize("Pushed digests", document)
     if console.json_mode:
         console.emit_json(document)
         return
@@ -150,6 +154,7 @@ def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], fi
 
 def show_outcome(console: Console, document: dict[str, Any]) -> None:
     """A deploy, rollback, verify or status result: JSON for machines, lines for people."""
+    console.summarize(str(document.get("environment", "result")), document)
     if console.json_mode:
         console.emit_json(document)
         return

@@ -7,6 +7,7 @@ runner's cleanups (temporary kubeconfigs, lock releases) run on every path.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,10 +45,13 @@ def task_session(
     json_output: bool = False,
     config_path: Path | None = None,
     console: Console | None = None,
+    summary: bool = False,
 ) -> Iterator[TaskSession]:
     """Run a task body under the exit-code contract; raises ``invoke.Exit`` on failure."""
     masker = console.masker if console is not None else Masker.from_environment()
     console = console or Console(masker, json_mode=json_output)
+    if summary and os.environ.get("GITHUB_STEP_SUMMARY"):
+        console.summary_file = Path(os.environ["GITHUB_STEP_SUMMARY"])
     try:
         with Runner(console, masker, dry_run=dry_run) as runner:
             yield TaskSession(console, runner, masker, config_path)

@@ -1,0 +1,105 @@
+"""The CI/CD workflow, parsed: one entry-point call per step, guards, least privilege, pins."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPOSITORY
+
+WORKFLOW_FILE = REPOSITORY / ".github/workflows/ci-cd.yml"
+WORKFLOW: dict[Any, Any] = yaml.safe_load(WORKFLOW_FILE.read_text())
+JOBS: dict[str, Any] = WORKFLOW["jobs"]
+# uv only locates the entry point: `uvx nox ...`, `uv run --extra dev invoke ...`.
+ENTRY_POINT = re.compile(r"^(sudo --preserve-env=PATH )?(uvx nox|uv run --extra dev invoke)( |$)")
+
+
+def steps() -> list[tuple[str, dict[str, Any]]]:
+    return [(name, step) for name, job in JOBS.items() for step in job["steps"]]
+
+
+@pytest.mark.parametrize(
+    "step", [s for _, s in steps() if "run" in s], ids=lambda s: str(s.get("name", s["run"]))[:40]
+)
+def test_every_run_step_is_one_entry_point_call(step: dict[str, Any]) -> None:
+    command = step["run"].strip()
+    assert "\n" not in command, "one line"
+    assert ENTRY_POINT.match(command), command
+    for operator in ("&&", "||", ";", "|", "`", "$("):
+        assert operator not in command, f"{operator!r} in {command!r}"
+    assert "${{" not in command, "expressions go through env, never into run:"
+    shlex.split(command)  # a single, well-formed command line
+
+
+def test_triggers_and_no_pull_request_target() -> None:
+    triggers = WORKFLOW[True]  # YAML 1.1 reads the key `on` as true
+    assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
+    assert triggers["push"] == {"branches": ["main"], "tags": ["v*"]}
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {"emergency_tag", "reason"}
+    assert "pull_request_target" not in WORKFLOW_FILE.read_text()
+
+
+def test_stage_order() -> None:
+    assert JOBS["build"]["needs"] == "test"
+    assert JOBS["push"]["needs"] == "build"
+    assert JOBS["deploy"]["needs"] == "push"
+    assert JOBS["verify"]["needs"] == "deploy"
+
+
+def test_push_and_deploy_are_guarded() -> None:
+    push_guard = JOBS["push"]["if"]
+    assert "github.event_name == 'push'" in push_guard
+    assert "refs/heads/main" in push_guard and "refs/tags/v" in push_guard
+    deploy_guard = JOBS["deploy"]["if"]
+    assert "refs/heads/main" in deploy_guard and "refs/tags" not in deploy_guard
+    assert JOBS["deploy"]["environment"] == "staging"
+    emergency = JOBS["emergency"]
+    assert "workflow_dispatch" in emergency["if"] and emergency["environment"] == "staging"
+
+
+def test_permissions_are_per_job_and_least() -> None:
+    assert WORKFLOW["permissions"] == {}
+    for name, job in JOBS.items():
+        assert "permissions" in job, name
+        granted = job["permissions"]
+        if granted.get("packages") == "write":
+            assert any("invoke push" in s.get("run", "") or "invoke deploy" in s.get("run", "")
+                       for s in job["steps"]), name  # fmt: skip
+        if "security-events" in granted:
+            assert any("upload-sarif" in s.get("uses", "") for s in job["steps"]), name
+    assert JOBS["push"]["permissions"]["packages"] == "write"
+    assert "packages" not in JOBS["test"]["permissions"]
+
+
+def test_deploys_never_overlap_nor_cancel() -> None:
+    for name in ("deploy", "emergency"):
+        concurrency = JOBS[name]["concurrency"]
+        assert concurrency == {"group": "deploy-staging", "cancel-in-progress": False}
+
+
+def test_actions_are_pinned_to_full_shas_with_versions() -> None:
+    text = WORKFLOW_FILE.read_text()
+    for line in text.splitlines():
+        if "uses:" in line:
+            assert re.search(r"uses: [\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*", line), line
+
+
+def test_tool_versions_are_pinned_and_node_is_one_setting() -> None:
+    helm = next(s for s in JOBS["deploy"]["steps"] if "setup-helm" in s.get("uses", ""))
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", helm["with"]["version"])
+    node = next(s for s in JOBS["test"]["steps"] if "setup-node" in s.get("uses", ""))
+    assert node["with"]["node-version-file"] == "apps/monitor-ui/.nvmrc"
+    assert "latest" not in WORKFLOW_FILE.read_text().replace("latest`", "")
+
+
+def test_secrets_reach_steps_only_through_env() -> None:
+    for _, step in steps():
+        for value in (step.get("env") or {}).values():
+            if "secrets." in str(value):
+                assert str(value).startswith("${{ secrets.") and str(value).endswith("}}")
+    used = set(re.findall(r"secrets\.(\w+)", WORKFLOW_FILE.read_text()))
+    assert used == {"KUBE_CONFIG", "GITHUB_TOKEN"}

@@ -15,6 +15,8 @@ from invoke.tasks import task
 
 from aegis_delivery import deploy as deploy_flow
 from aegis_delivery import gates, publishing, reports, scanning, validation
+from aegis_delivery import local as local_env
+from aegis_delivery import pipeline as pipeline_flow
 from aegis_delivery.session import TaskSession, task_session
 
 DRY_RUN = "print the commands instead of running them"
@@ -263,3 +265,31 @@ def status(
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         document = deploy_flow.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)
+
+
+@task(
+    iterable=["skip", "build_arg"],
+    help={"env": "local (Docker Compose on this machine) or an environment from the config",
+          "skip": "skip this stage (repeatable): gate, build, scan, push, deploy, verify",
+          "build_arg": BUILD_ARG, "dry_run": DRY_RUN},
+)  # fmt: skip
+def pipeline(
+    c: Context,
+    env: str = "local",
+    skip: list[str] | None = None,
+    build_arg: list[str] | None = None,
+    dry_run: bool = False,
+) -> None:
+    """The whole CI pipeline here: gate, build, scan, push, deploy, verify; stops at a failure."""
+    with task_session(dry_run=dry_run) as session:
+        request = pipeline_flow.PipelineRequest(env, tuple(skip or ()), tuple(build_arg or ()))
+        ran = pipeline_flow.run(session.runner, session.config, request)
+        verdict = "planned (dry run)" if dry_run else "passed"
+        session.console.success(f"pipeline ({env}): {', '.join(ran)} {verdict}")
+
+
+@task(help={"dry_run": DRY_RUN})
+def down(c: Context, dry_run: bool = False) -> None:
+    """Stop the local stack started by `invoke pipeline --env local`."""
+    with task_session(dry_run=dry_run) as session:
+        local_env.down(session.runner, session.config)

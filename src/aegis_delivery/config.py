@@ -7,6 +7,7 @@ expected, before any command runs.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -70,6 +71,16 @@ class BuildSettings:
 
 
 @dataclass(frozen=True)
+class LocalSettings:
+    project: str
+    nats_image: str
+    api_port: int
+    ui_port: int
+    verify_timeout: Duration
+    push: bool
+
+
+@dataclass(frozen=True)
 class AppConfig:
     name: str
     context: Path
@@ -100,6 +111,7 @@ class DeliveryConfig:
     gates: GateSettings
     scan: ScanSettings
     build: BuildSettings
+    local: LocalSettings
     apps: Mapping[str, AppConfig]
     environments: Mapping[str, EnvironmentConfig]
 
@@ -270,6 +282,27 @@ def _load_build(table: _Table, root: Path) -> BuildSettings:
     )
 
 
+def _load_local(table: _Table) -> LocalSettings:
+    table.unknown_keys({"project", "nats_image", "api_port", "ui_port", "verify_timeout", "push"})
+    ports = {}
+    for key, default in (("api_port", 18000), ("ui_port", 13000)):
+        port = table.get(key, int, "a port from 1024 to 65535", default)
+        if not 1024 <= port <= 65535:
+            raise table.fail(key, "a port from 1024 to 65535", port)
+        ports[key] = port
+    project = table.text("project", "a Compose project name")
+    if not _NAME.match(project):
+        raise table.fail("project", "lower case letters, digits and '-'", project)
+    return LocalSettings(
+        project=project,
+        nats_image=table.text("nats_image", "an image reference"),
+        api_port=ports["api_port"],
+        ui_port=ports["ui_port"],
+        verify_timeout=table.duration("verify_timeout", "90s"),
+        push=table.get("push", bool, "true or false", False),
+    )
+
+
 def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig:
     """Build the typed settings from a parsed ``pyproject.toml``; pure, for tests."""
     tool = document.get("tool")
@@ -279,9 +312,10 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
     top = _Table(aegis, TABLE, source)
     top.unknown_keys(
         {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
-        | {"environments", "scan", "build"}
+        | {"environments", "scan", "build", "local", "root"}
     )
-    root = source.parent
+    # `root` (optional) lets a configuration file live outside the checkout it describes.
+    root = (source.parent / str(aegis.get("root", "."))).resolve()
     apps_table = top.table("apps")
     apps = {name: _load_app(name, apps_table.table(name), root) for name in sorted(apps_table.data)}
     if not apps:
@@ -302,6 +336,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         gates=_load_gates(top.table("gates")),
         scan=_load_scan(top.table("scan")),
         build=_load_build(top.table("build"), root),
+        local=_load_local(top.table("local")),
         apps=apps,
         environments=environments,
     )
@@ -321,7 +356,9 @@ def find_pyproject(start: Path) -> Path:
 
 def load_config(path: Path | None = None) -> DeliveryConfig:
     """Read and validate the settings; *path* defaults to the nearest ``pyproject.toml``."""
-    source = (path or find_pyproject(Path.cwd())).resolve()
+    # AEGIS_CONFIG points at another configuration (a test's, a fork's) without editing this one.
+    configured = os.environ.get("AEGIS_CONFIG")
+    source = (path or (Path(configured) if configured else find_pyproject(Path.cwd()))).resolve()
     try:
         document = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as error:

@@ -483,6 +483,7 @@ def deploy(
     environ: Mapping[str, str],
     publish: Callable[[str], Mapping[str, str]],
     computed: Callable[[], tuple[str, str, str, str]],
+    verify_after: bool = True,
 ) -> DeployOutcome:
     """``publish(tag)`` builds and pushes an emergency tag, returning its digests;
     ``computed()`` gives (tag, sha, actor, repository) for this commit."""
@@ -543,7 +544,8 @@ def deploy(
     outcome = DeployOutcome(request.environment, tag, text, digests)
     if revisions:
         outcome.revision = max(r.revision for r in revisions)
-    outcome.verify = run_verify(runner, config, cluster, digests)
+    if verify_after:
+        outcome.verify = run_verify(runner, config, cluster, digests)
     return outcome
 
 

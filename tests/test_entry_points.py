@@ -161,3 +161,17 @@ def test_readme_commands_dry_run(arguments: tuple[str, ...]) -> None:
     assert FAKE_TOKEN not in result.stdout + result.stderr
     if arguments[0] == "deploy":
         assert "/helm upgrade --install aegis " in result.stdout
+
+
+def test_the_documented_values_script_delegates_to_invoke_values() -> None:
+    result = subprocess.run(
+        [str(REPOSITORY / "helm/generate-helm-values.sh"), "--env", "staging", "--dry-run"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[dry-run] would write helm/values.deployment.yaml" in result.stdout

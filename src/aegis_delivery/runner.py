@@ -150,7 +150,8 @@ class Runner:
 
     # -- running -----------------------------------------------------------------------------
     def announce(self, step: Step) -> bool:
-        """Print a step run by a library (python-on-whales) rather than here; False in a dry run."""
+        """Record and print a step; False in a dry run. Steps run by a library
+        (python-on-whales) are announced here, then run by it."""
         for secret in step.secrets:
             self.masker.add(secret)
         self.history.append(step)
@@ -163,14 +164,8 @@ class Runner:
 
     def run(self, step: Step, *, check: bool = True) -> Result:
         """Run (or, in a dry run, print) one step; raise ``CommandFailed`` on non-zero exit."""
-        for secret in step.secrets:
-            self.masker.add(secret)
-        self.history.append(step)
-        shown = step.display(self.masker)
-        if self.dry_run:
-            self.console.info(f"[dry-run] {step.purpose}: {shown}")
+        if not self.announce(step):
             return Result(step=step, returncode=0, stdout="", stderr="", ran=False)
-        self.console.step(f"{step.purpose}: {shown}")
         result = self._execute(step)
         if self._received is not None:
             signum, self._received = self._received, None
@@ -179,6 +174,7 @@ class Runner:
             # Both streams: tools like helm lint put the details on stdout, a summary on stderr.
             combined = f"{result.stdout}\n{result.stderr}".strip()
             tail = "\n".join(combined.splitlines()[-ERROR_TAIL_LINES:])
+            shown = step.display(self.masker)
             raise CommandFailed(shown, result.returncode, self.masker.mask(tail))
         return result
 

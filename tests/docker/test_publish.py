@@ -217,9 +217,14 @@ def test_a_planted_private_key_fails_the_secret_scan(
     config = config_for(local_registry, tmp_path)
     target = scanning.ScanTarget("image", image_with_a_private_key)
     with Runner(console, console.masker) as runner:
-        reports = scanning.scan(runner, config, [target], tmp_path / "scan")
+        reports = scanning.scan(runner, config, [target], tmp_path / "scan", tmp_path / "sarif")
     assert [f.kind for f in reports[0].failing] == ["secret"]
     assert reports[0].failing[0].target.startswith("/app/deploy_key")
+    # The same report as SARIF for GitHub code scanning.
+    (sarif,) = (tmp_path / "sarif").glob("*.sarif")
+    document = json.loads(sarif.read_text())
+    assert document["version"] == "2.1.0"
+    assert any(result["ruleId"] == "private-key" for result in document["runs"][0]["results"])
     with pytest.raises(GateFailed, match="scan gate found problems"):
         scanning.raise_on_findings(reports)
 

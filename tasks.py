@@ -13,10 +13,7 @@ from pathlib import Path
 from invoke.context import Context
 from invoke.tasks import task
 
-from aegis_delivery import deploy as deploy_flow
-from aegis_delivery import gates, publishing, reports, scanning, validation
-from aegis_delivery import local as local_env
-from aegis_delivery import pipeline as pipeline_flow
+from aegis_delivery import gates, reports, validation
 from aegis_delivery.session import TaskSession, task_session
 
 DRY_RUN = "print the commands instead of running them"
@@ -60,6 +57,8 @@ BUILD_ARG = "KEY=VALUE for every app or APP:KEY=VALUE for one, e.g. a BASE_IMAGE
 @task(help={"tag": TAG, "summary": SUMMARY, "json": JSON})
 def tags(c: Context, tag: str | None = None, summary: bool = False, json: bool = False) -> None:
     """Print the image references for this commit (GitHub event or local checkout)."""
+    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+
     with task_session(json_output=json, summary=summary) as session:
         reports.show_tags(session.console, publishing.plan_images(session.config, tag=tag))
 
@@ -79,6 +78,8 @@ def build(
     dry_run: bool = False,
 ) -> None:
     """Build the images with buildx (concurrently), tagged for this commit."""
+    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run) as session:
         plan = publishing.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
@@ -105,6 +106,11 @@ def scan(
     json: bool = False,
 ) -> None:
     """Scan the built images and Dockerfiles with Trivy; exit 3 on findings, 4 if it can't."""
+    from aegis_delivery import (
+        publishing,  # deferred: keeps `invoke --list` fast
+        scanning,  # deferred: keeps `invoke --list` fast
+    )
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         plan = publishing.plan_images(
             session.config, apps=app or [], tag=tag, build_args=build_arg or []
@@ -141,6 +147,8 @@ def push(
     json: bool = False,
 ) -> None:
     """Build, scan, then publish the tags and record their digests for deploy."""
+    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         plan = publishing.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
@@ -159,6 +167,8 @@ YES = "do not ask for confirmation (CI never asks)"
 
 def _computed(session: TaskSession) -> tuple[str, str, str, str]:
     """(tag, sha, actor, repository) for this commit: what deploy ships without --tag."""
+    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+
     plan = publishing.plan_images(session.config)
     tag = next((t for t in plan.decision.tags if t != "latest"), plan.decision.tags[0])
     return tag, plan.context.source_sha, plan.context.actor, plan.repository
@@ -167,6 +177,8 @@ def _computed(session: TaskSession) -> tuple[str, str, str, str]:
 @task(help={"env": ENV, "tag": TAG, "dry_run": DRY_RUN})
 def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:
     """Write helm/values.deployment.yaml: tag and pushed digests for one deploy."""
+    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run) as session:
         session.config.environment(env)
         chosen, _, _, repository = _computed(session)
@@ -202,6 +214,9 @@ def deploy(
     json: bool = False,
 ) -> None:
     """helm upgrade --install this commit's images (or --tag) with guards, lock and verify."""
+    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         request = deploy_flow.DeployRequest(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
@@ -230,6 +245,8 @@ def rollback(
     json: bool = False,
 ) -> None:
     """Show the history, roll back (to --revision N or the previous one), then verify."""
+    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         number = validation.positive_revision(revision) if revision is not None else None
         outcome = deploy_flow.rollback(session.runner, session.config, env, number, yes, os.environ)
@@ -245,6 +262,8 @@ def verify(
     json: bool = False,
 ) -> None:
     """Rollouts, pods ready on the deployed digests, helm test, NATS: fail fast with reasons."""
+    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         cluster = deploy_flow.connect(session.runner, session.config, env, os.environ)
         tag = _computed(session)[0]
@@ -262,6 +281,8 @@ def status(
     json: bool = False,
 ) -> None:
     """Release status and history, pods with images and readiness, services."""
+    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
         document = deploy_flow.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)
@@ -281,6 +302,8 @@ def pipeline(
     dry_run: bool = False,
 ) -> None:
     """The whole CI pipeline here: gate, build, scan, push, deploy, verify; stops at a failure."""
+    from aegis_delivery import pipeline as pipeline_flow  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run) as session:
         request = pipeline_flow.PipelineRequest(env, tuple(skip or ()), tuple(build_arg or ()))
         ran = pipeline_flow.run(session.runner, session.config, request)
@@ -291,5 +314,7 @@ def pipeline(
 @task(help={"dry_run": DRY_RUN})
 def down(c: Context, dry_run: bool = False) -> None:
     """Stop the local stack started by `invoke pipeline --env local`."""
+    from aegis_delivery import local as local_env  # deferred: keeps `invoke --list` fast
+
     with task_session(dry_run=dry_run) as session:
         local_env.down(session.runner, session.config)

@@ -86,7 +86,9 @@ def resolve_digests(
                 f"({error.message.splitlines()[-1]}): "
                 "push it first (`invoke push`) or deploy a tag that exists"
             ) from None
-        if served is None:  # a dry run
+        if served is None:  # a dry run: nothing resolved, show what push recorded
+            if app in recorded:
+                resolved[app] = recorded[app]
             continue
         if app in recorded and served != recorded[app]:
             raise AegisError(f"{reference} now points at {served}, not the pushed {recorded[app]}")
@@ -507,13 +509,8 @@ def deploy(
     recover_pending(
         runner, cluster, history(runner, cluster), request.recover, request.uninstall_stuck_install
     )
-    if emergency:
-        digests = publish(tag)
-    else:
-        digests = {
-            **resolve_digests(runner, config, repository, tag),
-            **read_digests(config.build.digests_file, tag),
-        }
+    # Emergency: build, scan and push the tag now; otherwise it must already be in the registry.
+    digests = publish(tag) if emergency else resolve_digests(runner, config, repository, tag)
     values = config.chart / "values.deployment.yaml"
     if runner.dry_run:
         document = deployment_values(config, repository, tag, digests)

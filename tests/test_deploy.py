@@ -134,6 +134,17 @@ def write_digests(config: DeliveryConfig) -> None:
         "monitor-api": {"digest": DIGEST_API}, "monitor-ui": {"digest": DIGEST_UI}}}))  # fmt: skip
 
 
+def deploy_staging(
+    runner: ScriptedRunner,
+    config: DeliveryConfig,
+    environ: dict[str, str] | None = None,
+    **options: bool,
+) -> deploy.DeployOutcome:
+    """A deploy of this commit to staging; nothing is built or pushed."""
+    request = deploy.DeployRequest("staging", None, None, yes=False, **options)
+    return deploy.deploy(runner, config, request, environ or {}, no_publish, computed)
+
+
 def assert_nothing_changed(runner: ScriptedRunner) -> None:
     for words in MUTATING:
         assert not runner.ran(*words), words
@@ -178,14 +189,7 @@ def test_a_dry_run_prints_and_runs_nothing_but_helm_version(
 ) -> None:
     with ScriptedRunner(console, console.masker, dry_run=True) as runner:
         runner.answer("version", "--short", reply=(0, "v3.17.2+gcc0bbbd\n", ""))
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config)
     assert [step.argv[1:] for step in runner.calls] == [("version", "--short")]
     assert "--atomic" in console.text and "--wait " in console.text + " "
     assert "[dry-run] deploy main-0123456 to staging" in console.text
@@ -199,14 +203,7 @@ def test_a_pending_release_is_refused_with_its_revision(
     with pytest.raises(
         InputError, match=r"pending-upgrade at revision 3 .*--recover` rolls back to revision 2"
     ):
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config)
     assert_nothing_changed(runner)
 
 
@@ -237,14 +234,7 @@ def test_a_stuck_first_install_needs_its_own_flag(
     )
     script_cluster(runner, history=stuck)
     with pytest.raises(InputError, match=r"can only be uninstalled.*--uninstall-stuck-install"):
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False, recover=True),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config, recover=True)
     assert_nothing_changed(runner)
     runner.answer("uninstall", "aegis", reply=(0, "uninstalled", ""))
     request = deploy.DeployRequest(
@@ -260,14 +250,7 @@ def test_a_context_mismatch_names_both(runner: ScriptedRunner, config: DeliveryC
         InputError,
         match="current kube context is 'prod-cluster' but this environment expects 'aegis-staging'",
     ):
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config)
     assert_nothing_changed(runner)
 
 
@@ -281,23 +264,9 @@ def test_a_missing_namespace_needs_create_namespace(
     )
     script_cluster(runner)
     with pytest.raises(InputError, match="does not exist: create it, or pass --create-namespace"):
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config)
     assert_nothing_changed(runner)
-    deploy.deploy(
-        runner,
-        config,
-        deploy.DeployRequest("staging", None, None, yes=False, create_namespace=True),
-        {},
-        no_publish,
-        computed,
-    )
+    deploy_staging(runner, config, create_namespace=True)
     upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
     assert "--create-namespace" in upgrade
 
@@ -364,14 +333,7 @@ def test_the_kubeconfig_never_shows_and_is_removed_on_every_path(
     runner.answer("get", "pods", reply=(0, '{"items": []}', ""))
     script_cluster(runner)
     with pytest.raises(CommandFailed) as raised:
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {"KUBE_CONFIG": encoded},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config, environ={"KUBE_CONFIG": encoded})
     runner.__exit__(None, None, None)  # the task's end: cleanups run
     assert seen and not seen[0].exists()
     assert "very-secret-kube-token-value" not in console.text + raised.value.message
@@ -434,14 +396,7 @@ def test_a_failed_upgrade_shows_the_pods_reasons_and_releases_the_lock(
     runner.answer("logs", reply=(0, "monitor-api: invalid configuration: NATS_URL", ""))
     script_cluster(runner)
     with pytest.raises(CommandFailed, match="context deadline exceeded"):
-        deploy.deploy(
-            runner,
-            config,
-            deploy.DeployRequest("staging", None, None, yes=False),
-            {},
-            no_publish,
-            computed,
-        )
+        deploy_staging(runner, config)
     text = runner.output
     assert "CrashLoopBackOff" in text and "invalid configuration: NATS_URL" in text
     assert "ImagePullBackOff: Back-off pulling image" in text

@@ -1,22 +1,33 @@
-"""AegisTrader delivery tasks. Each task is a thin call into ``aegis_delivery``.
+"""AegisTrader delivery tasks. Each task is flags -> one call into ``aegis_delivery`` -> one report.
 
 Run ``invoke --list`` for the list and ``invoke --help TASK`` for a task's flags. Exit codes
 follow one contract (README, "Exit codes"): 0 ok, 1 failed, 2 bad input, 3 gate findings,
-4 tool unavailable, 130/143 interrupted.
+4 tool unavailable, 130/143 interrupted. Invoke's own ``--dry`` and each task's ``--dry-run``
+mean the same thing: every change is printed, never made.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from invoke.context import Context
-from invoke.tasks import task
+from invoke.tasks import task as invoke_task
 
 from aegis_delivery import gates, reports, validation
-from aegis_delivery.session import TaskSession, task_session
+from aegis_delivery.session import task_session
 
-DRY_RUN = "print the commands instead of running them"
+TaskBody = Callable[..., None]
+
+
+def task(**options: object) -> Callable[[TaskBody], TaskBody]:
+    """Invoke's @task without automatic short flags: no letter means two things in two tasks."""
+    return cast(Callable[[TaskBody], TaskBody], invoke_task(auto_shortflags=False, **options))
+
+
+DRY_RUN = "print every change instead of making it (questions still run); same as `invoke --dry`"
 SUMMARY = "also write the result to GitHub's step summary ($GITHUB_STEP_SUMMARY)"
 JSON = "print the result as one JSON document on stdout"
 
@@ -24,14 +35,14 @@ JSON = "print the result as one JSON document on stdout"
 @task(help={"json": JSON})
 def config(c: Context, json: bool = False) -> None:
     """Show the delivery settings from pyproject.toml [tool.aegis], validated."""
-    with task_session(json_output=json) as session:
+    with task_session(c, json_output=json) as session:
         reports.show_config(session.console, session.config)
 
 
 @task(help={"json": JSON})
 def doctor(c: Context, json: bool = False) -> None:
     """Check that every tool the tasks use is installed, and which version."""
-    with task_session(json_output=json) as session:
+    with task_session(c, json_output=json) as session:
         reports.show_tools(session)
 
 
@@ -41,7 +52,7 @@ def doctor(c: Context, json: bool = False) -> None:
 )
 def gate(c: Context, session: list[str] | None = None, dry_run: bool = False) -> None:
     """Run the quality gates (the same `nox` CI runs)."""
-    with task_session(dry_run=dry_run) as task:
+    with task_session(c, dry_run=dry_run) as task:
         task.runner.run(gates.nox_step(session or []))
 
 
@@ -57,10 +68,10 @@ BUILD_ARG = "KEY=VALUE for every app or APP:KEY=VALUE for one, e.g. a BASE_IMAGE
 @task(help={"tag": TAG, "summary": SUMMARY, "json": JSON})
 def tags(c: Context, tag: str | None = None, summary: bool = False, json: bool = False) -> None:
     """Print the image references for this commit (GitHub event or local checkout)."""
-    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(json_output=json, summary=summary) as session:
-        reports.show_tags(session.console, publishing.plan_images(session.config, tag=tag))
+    with task_session(c, json_output=json, summary=summary) as session:
+        reports.show_tags(session.console, publish.plan_images(session.config, tag=tag))
 
 
 @task(
@@ -78,14 +89,14 @@ def build(
     dry_run: bool = False,
 ) -> None:
     """Build the images with buildx (concurrently), tagged for this commit."""
-    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run) as session:
-        plan = publishing.plan_images(
+    with task_session(c, dry_run=dry_run) as session:
+        plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [],
         )  # fmt: skip
-        publishing.build(session.runner, plan)
+        publish.build(session.runner, plan)
 
 
 @task(
@@ -106,25 +117,16 @@ def scan(
     json: bool = False,
 ) -> None:
     """Scan the built images and Dockerfiles with Trivy; exit 3 on findings, 4 if it can't."""
-    from aegis_delivery import (
-        publishing,  # deferred: keeps `invoke --list` fast
-        scanning,  # deferred: keeps `invoke --list` fast
-    )
+    from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
-        plan = publishing.plan_images(
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, build_args=build_arg or []
         )
-        outcomes = publishing.build(session.runner, plan) if build else []
-        found = scanning.scan(
-            session.runner,
-            session.config,
-            publishing.scan_targets(plan, outcomes),
-            session.config.root / publishing.WORK_DIRECTORY / "scan",
-            Path(sarif) if sarif else None,
+        found = publish.build_and_scan(
+            session.runner, session.config, plan, build=build, sarif=Path(sarif) if sarif else None
         )
         reports.show_scan(session.console, found, session.config.scan.vulnerabilities)
-        scanning.raise_on_findings(found)
 
 
 @task(
@@ -146,55 +148,39 @@ def push(
     summary: bool = False,
     json: bool = False,
 ) -> None:
-    """Build, scan, then publish the tags and record their digests for deploy."""
-    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+    """Build, scan, publish the tags, then write the release record that deploy reads."""
+    from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
-        plan = publishing.plan_images(
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [],
         )  # fmt: skip
-        pushed, _ = publishing.push(
+        record = publish.release(
             session.runner, session.config, plan, force=force,
             sarif_directory=Path(sarif) if sarif else None,
         )  # fmt: skip
-        reports.show_pushed(session.console, plan, pushed, session.config.build.digests_file)
+        reports.show_release(session.console, record, session.config.build.release_file)
 
 
 ENV = "the environment from [tool.aegis.environments]"
-YES = "do not ask for confirmation (CI never asks)"
+YES = "do not ask (CI never asks): confirmation, and the reason must then be given as a flag"
 
 
-def _computed(session: TaskSession) -> tuple[str, str, str, str]:
-    """(tag, sha, actor, repository) for this commit: what deploy ships without --tag."""
-    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
-
-    plan = publishing.plan_images(session.config)
-    tag = next((t for t in plan.decision.tags if t != "latest"), plan.decision.tags[0])
-    return tag, plan.context.source_sha, plan.context.actor, plan.repository
-
-
-@task(help={"env": ENV, "tag": TAG, "dry_run": DRY_RUN})
+@task(help={"env": ENV, "tag": "an explicit tag (pinned only if the release record has it)",
+            "dry_run": DRY_RUN})  # fmt: skip
 def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:
-    """Write helm/values.deployment.yaml: tag and pushed digests for one deploy."""
-    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    """Write helm/values.deployment.yaml from the release record: tag and pinned digests."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run) as session:
-        session.config.environment(env)
-        chosen, _, _, repository = _computed(session)
-        chosen = validation.docker_tag(tag) if tag else chosen
-        digests = deploy_flow.read_digests(session.config.build.digests_file, chosen)
-        document = deploy_flow.deployment_values(session.config, repository, chosen, digests)
-        if dry_run:
-            session.console.info(f"[dry-run] would write helm/values.deployment.yaml: {document}")
-            return
-        path = deploy_flow.write_values(session.config, repository, chosen, digests)
-        session.console.success(f"wrote {path} (tag {chosen}, {len(digests)} digests pinned)")
+    with task_session(c, dry_run=dry_run) as session:
+        path, chosen, pinned = deploy_flow.values_for(session.runner, session.config, env, tag)
+        session.console.success(f"{path} (tag {chosen}, {pinned} digests pinned)")
 
 
 @task(
-    help={"env": ENV, "tag": "deploy this tag: the EMERGENCY path (builds and pushes it first)",
-          "reason": "why (required with --tag; recorded in the release description)",
+    help={"env": ENV, "tag": "deploy this tag: the EMERGENCY path (builds, scans and pushes it)",
+          "reason": "why (emergency; recorded in the release description); asked at a terminal",
           "create_namespace": "create the namespace if it does not exist",
           "recover": "roll back a release left pending by an interrupted run, then deploy",
           "uninstall_stuck_install": "with --recover: uninstall a first install stuck pending",
@@ -213,43 +199,37 @@ def deploy(
     summary: bool = False,
     json: bool = False,
 ) -> None:
-    """helm upgrade --install this commit's images (or --tag) with guards, lock and verify."""
-    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
-    from aegis_delivery import publishing  # deferred: keeps `invoke --list` fast
+    """helm upgrade --install the release record (or --tag) with guards, lock and verify."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         request = deploy_flow.DeployRequest(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
         )
-
-        def publish(emergency_tag: str) -> dict[str, str]:
-            plan = publishing.plan_images(session.config, tag=emergency_tag)
-            pushed, _ = publishing.push(session.runner, session.config, plan, force=True)
-            return {image.app: image.digest for image in pushed}
-
-        outcome = deploy_flow.deploy(
-            session.runner, session.config, request, os.environ, publish, lambda: _computed(session)
-        )
+        outcome = deploy_flow.deploy(session.runner, session.config, request, os.environ)
         reports.show_outcome(session.console, outcome.document())
 
 
 @task(help={"env": ENV, "revision": "roll back to this revision (default: the previous one)",
+            "reason": "why (recorded on the revision the rollback creates); asked at a terminal",
             "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})  # fmt: skip
 def rollback(
     c: Context,
     env: str = "staging",
     revision: str | None = None,
+    reason: str | None = None,
     yes: bool = False,
     dry_run: bool = False,
     summary: bool = False,
     json: bool = False,
 ) -> None:
     """Show the history, roll back (to --revision N or the previous one), then verify."""
-    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         number = validation.positive_revision(revision) if revision is not None else None
-        outcome = deploy_flow.rollback(session.runner, session.config, env, number, yes, os.environ)
+        request = deploy_flow.RollbackRequest(env, number, yes, reason)
+        outcome = deploy_flow.rollback(session.runner, session.config, request, os.environ)
         reports.show_outcome(session.console, outcome.document())
 
 
@@ -261,14 +241,11 @@ def verify(
     summary: bool = False,
     json: bool = False,
 ) -> None:
-    """Rollouts, pods ready on the deployed digests, helm test, NATS: fail fast with reasons."""
-    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    """Rollouts, pods ready on the recorded digests, helm test, NATS: fail fast with reasons."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
-        cluster = deploy_flow.connect(session.runner, session.config, env, os.environ)
-        tag = _computed(session)[0]
-        digests = deploy_flow.read_digests(session.config.build.digests_file, tag)
-        report = deploy_flow.run_verify(session.runner, session.config, cluster, digests)
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        report = deploy_flow.verify(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
 
 
@@ -281,9 +258,9 @@ def status(
     json: bool = False,
 ) -> None:
     """Release status and history, pods with images and readiness, services."""
-    from aegis_delivery import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run, json_output=json, summary=summary) as session:
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         document = deploy_flow.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)
 
@@ -304,10 +281,10 @@ def pipeline(
     """The whole CI pipeline here: gate, build, scan, push, deploy, verify; stops at a failure."""
     from aegis_delivery import pipeline as pipeline_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run) as session:
+    with task_session(c, dry_run=dry_run) as session:
         request = pipeline_flow.PipelineRequest(env, tuple(skip or ()), tuple(build_arg or ()))
         ran = pipeline_flow.run(session.runner, session.config, request)
-        verdict = "planned (dry run)" if dry_run else "passed"
+        verdict = "planned (dry run)" if session.runner.dry_run else "passed"
         session.console.success(f"pipeline ({env}): {', '.join(ran)} {verdict}")
 
 
@@ -316,5 +293,5 @@ def down(c: Context, dry_run: bool = False) -> None:
     """Stop the local stack started by `invoke pipeline --env local`."""
     from aegis_delivery import local as local_env  # deferred: keeps `invoke --list` fast
 
-    with task_session(dry_run=dry_run) as session:
+    with task_session(c, dry_run=dry_run) as session:
         local_env.down(session.runner, session.config)

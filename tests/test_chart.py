@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from aegis_delivery.chart_gate import run_gate, values_files
+from aegis_delivery.cluster.deploy import deployment_values, values_key
 from aegis_delivery.config import load_config
-from aegis_delivery.deploy import deployment_values, values_key
 from aegis_delivery.errors import CommandFailed
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
 from tests.conftest import REPOSITORY, RecordingConsole
+from tests.records import release_record
 from tests.services import require
 
 pytestmark = pytest.mark.binaries
@@ -76,12 +77,11 @@ def test_a_digest_wins_over_the_tag(tmp_path: Path) -> None:
 
     digest = "sha256:" + "d" * 64
     values = tmp_path / "values.deployment.yaml"
-    values.write_text(
-        yaml.safe_dump(deployment_values(CONFIG, "o/r", "main-1", {"monitor-api": digest}))
-    )
+    record = release_record("main-1", digests={"monitor-api": digest}, repository="ghcr.io/o/r")
+    values.write_text(yaml.safe_dump(deployment_values(CONFIG, "main-1", record)))
     helm = str(REPOSITORY / ".tools/bin/helm")
     argv = [helm, "template", "r", str(CONFIG.chart), "--values", str(values)]
     rendered = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert f"ghcr.io/o/r/monitor-api@{digest}" in rendered
-    assert "ghcr.io/o/r/monitor-ui:main-1" in rendered
+    assert "ghcr.io/aegistrader/aegistrader/monitor-ui:main-1" in rendered  # not recorded
     assert values_key("monitor-ui") == "monitorUi"

@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from aegis_delivery import helm as helm_cli
-from aegis_delivery import kube
+from aegis_delivery.cluster import helm as helm_cli
+from aegis_delivery.cluster import kube
+from aegis_delivery.cluster.helm import Helm, Target
 from aegis_delivery.config import load_config
-from aegis_delivery.helm import Helm, Target
 from tests.conftest import REPOSITORY
 from tests.services import free_port, require
 
@@ -24,6 +25,7 @@ TOOLS = Path(os.environ.get("AEGIS_TOOLS_DIR", REPOSITORY / ".tools" / "bin"))
 CONFIG = load_config(REPOSITORY / "pyproject.toml")
 ENVIRONMENT = CONFIG.environment("staging")
 TARGET = Target.of(CONFIG.release, ENVIRONMENT)
+WITH_HELM_ARGS = replace(ENVIRONMENT, helm_args=("--disable-openapi-validation", "--skip-crds"))
 # A deprecated flag is misuse too: helm 4.1 still takes --atomic, with a warning.
 FLAG_ERRORS = (
     "unknown flag",
@@ -88,11 +90,11 @@ def assert_reached_the_cluster(result: subprocess.CompletedProcess[str]) -> None
 
 HELM_COMMANDS: dict[str, Callable[[Helm, Path], tuple[str, ...]]] = {
     "upgrade": lambda helm, values: helm_cli.upgrade_argv(
-        helm, TARGET, CONFIG.chart, [values], "main-0123456", ENVIRONMENT,
+        helm, TARGET, CONFIG.chart, [values], ENVIRONMENT,
         "tag=main-0123456 sha=0123456 by=ci reason=contract test", create_namespace=False,
     ),
     "upgrade-create-namespace": lambda helm, values: helm_cli.upgrade_argv(
-        helm, TARGET, CONFIG.chart, [values], "fix", ENVIRONMENT, "x", create_namespace=True,
+        helm, TARGET, CONFIG.chart, [values], WITH_HELM_ARGS, "--x", create_namespace=True,
     ),
     "rollback": lambda helm, _: helm_cli.rollback_argv(helm, TARGET, 3, ENVIRONMENT),
     "uninstall": lambda helm, _: helm_cli.uninstall_argv(helm, TARGET, ENVIRONMENT),

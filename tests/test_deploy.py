@@ -1,15 +1,17 @@
 """Deploy, rollback and verify logic with the runner faked at the argv level.
 
 Recorded helm/kubectl JSON (pending releases, crash-looping pods) drives the decisions; every
-refusal happens before any command that changes the cluster.
+refusal happens before any command that changes the cluster. A deploy ships the release record.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
@@ -17,32 +19,40 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery import deploy
-from aegis_delivery.config import DeliveryConfig, load_config
+from aegis_delivery.cluster import deploy
+from aegis_delivery.cluster.access import connect
+from aegis_delivery.cluster.lock import DeployLock
+from aegis_delivery.config import DeliveryConfig, Duration, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
 from aegis_delivery.masking import Masker
+from aegis_delivery.release import publish
+from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Step
+from aegis_delivery.verification import verify_cluster
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.fake_runner import ScriptedRunner
+from tests.records import DIGEST_API, DIGEST_UI, release_record
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DIGEST_API = "sha256:" + "a" * 64
-DIGEST_UI = "sha256:" + "b" * 64
+APPS = ("monitor-api", "monitor-ui")
 KUBECONFIG_TEXT = (
     "apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n  cluster:\n"
     "    server: https://10.0.0.1:6443\ncontexts:\n- name: aegis-staging\n  context:\n"
     "    cluster: staging\n    user: deployer\ncurrent-context: aegis-staging\nusers:\n"
     "- name: deployer\n  user:\n    token: very-secret-kube-token-value\n"
 )
-STAGING = deploy.DeployRequest("staging", None, None, yes=True)
+STAGING = deploy.DeployRequest("staging", yes=True)
 NOT_A_KUBECONFIG = base64.b64encode(b"hello: world").decode()
 MUTATING = (
     ("upgrade",),
     ("rollback",),
     ("uninstall",),
     ("create", "--filename"),
+    ("replace", "--filename"),
     ("delete", "lease"),
+    ("test", "aegis"),
 )
+ENVIRON = {"GITHUB_ACTOR": "octocat"}
 
 
 @pytest.fixture
@@ -56,9 +66,11 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeliveryConfig:
     chart = tmp_path / "chart"
     chart.mkdir()
     base = load_config(REPOSITORY / "pyproject.toml")
-    return replace(
-        base, chart=chart, build=replace(base.build, digests_file=tmp_path / "digests.json")
+    configured = replace(
+        base, chart=chart, build=replace(base.build, release_file=tmp_path / "release.json")
     )
+    configured.build.release_file.write_text(release_record().text())
+    return configured
 
 
 @pytest.fixture
@@ -98,7 +110,7 @@ def script_cluster(
     runner.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
     runner.answer("history", reply=(0, history, ""))
     for app, digest in (("monitor-api", DIGEST_API), ("monitor-ui", DIGEST_UI)):
-        reference = f"ghcr.io/aegistrader/aegistrader/{app}:main-0123456"
+        reference = f"ghcr.io/aegistrader/aegistrader/{app}@{digest}"
         runner.answer(
             "imagetools", "inspect", reference, reply=(0, json.dumps({"digest": digest}), "")
         )
@@ -112,37 +124,30 @@ def script_cluster(
     runner.answer("exec", "deployment/nats-box", reply=(0, "PONG", ""))
 
 
-def lease(holder: str, duration: int, renewed: dt.datetime) -> str:
+def lease(holder: str, duration: int, renewed: dt.datetime, version: str = "7") -> str:
     spec = {
         "holderIdentity": holder,
         "leaseDurationSeconds": duration,
         "renewTime": renewed.isoformat(),
     }
-    return json.dumps({"spec": spec})
-
-
-def computed() -> tuple[str, str, str, str]:
-    return "main-0123456", "0123456789abcdef", "octocat", "aegistrader/aegistrader"
-
-
-def no_publish(tag: str) -> dict[str, str]:
-    raise AssertionError("no build or push expected")
-
-
-def write_digests(config: DeliveryConfig) -> None:
-    config.build.digests_file.write_text(json.dumps({"tag": "main-0123456", "images": {
-        "monitor-api": {"digest": DIGEST_API}, "monitor-ui": {"digest": DIGEST_UI}}}))  # fmt: skip
+    return json.dumps({"metadata": {"resourceVersion": version}, "spec": spec})
 
 
 def deploy_staging(
     runner: ScriptedRunner,
     config: DeliveryConfig,
     environ: dict[str, str] | None = None,
-    **options: bool,
+    *,
+    create_namespace: bool = False,
+    recover: bool = False,
+    uninstall_stuck_install: bool = False,
 ) -> deploy.DeployOutcome:
-    """A deploy of this commit to staging; nothing is built or pushed."""
-    request = deploy.DeployRequest("staging", None, None, yes=False, **options)
-    return deploy.deploy(runner, config, request, environ or {}, no_publish, computed)
+    """A deploy of the release record to staging; nothing is built or pushed."""
+    request = deploy.DeployRequest(
+        "staging", yes=True, create_namespace=create_namespace, recover=recover,
+        uninstall_stuck_install=uninstall_stuck_install,
+    )  # fmt: skip
+    return deploy.deploy(runner, config, request, {**ENVIRON, **(environ or {})})
 
 
 def assert_nothing_changed(runner: ScriptedRunner) -> None:
@@ -153,22 +158,21 @@ def assert_nothing_changed(runner: ScriptedRunner) -> None:
 def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
     runner: ScriptedRunner, config: DeliveryConfig
 ) -> None:
-    write_digests(config)
     script_cluster(
         runner,
         history=(FIXTURES / "helm-history-pending.json")
         .read_text()
         .replace("pending-upgrade", "failed"),
     )
-    request = deploy.DeployRequest("staging", None, None, yes=False)
-    outcome = deploy.deploy(runner, config, request, {}, no_publish, computed)
+    outcome = deploy_staging(runner, config)
     order = [" ".join(step.argv) for step in runner.calls]
     position = {name: next(i for i, c in enumerate(order) if name in c) for name in
-                ("current-context", "get namespace", "history", "create --filename",
-                 "upgrade --install", "rollout")}  # fmt: skip
+                ("current-context", "get namespace", "history", "imagetools inspect",
+                 "create --filename", "upgrade --install", "rollout")}  # fmt: skip
     assert position["current-context"] < position["get namespace"] < position["history"]
     assert (
         position["history"]
+        < position["imagetools inspect"]
         < position["create --filename"]
         < position["upgrade --install"]
         < position["rollout"]
@@ -176,24 +180,97 @@ def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
     upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
     assert "--rollback-on-failure" in upgrade and "--atomic" not in upgrade
     assert upgrade[upgrade.index("--history-max") + 1] == "10"
-    assert upgrade[upgrade.index("--set") + 1] == "global.imageTag=main-0123456"
-    assert "tag=main-0123456 sha=0123456 by=octocat" in upgrade[upgrade.index("--description") + 1]
+    assert not any(part.startswith("--set") for part in upgrade)  # the tag travels once
+    assert "--description=tag=main-0123456 sha=0123456 by=octocat" in upgrade
     values = (config.chart / "values.deployment.yaml").read_text()
-    assert DIGEST_API in values and DIGEST_UI in values
+    assert DIGEST_API in values and DIGEST_UI in values and "imageTag: main-0123456" in values
     assert outcome.verify is not None and outcome.verify.passed
+    assert outcome.document()["completed"] == ["guards", "upgrade", "verify"]
     assert runner.ran("delete", "lease")  # the lock was released
 
 
-def test_a_dry_run_prints_and_runs_nothing_but_helm_version(
+def test_without_a_release_record_deploy_says_what_to_do(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    config.build.release_file.unlink()
+    script_cluster(runner)
+    with pytest.raises(InputError, match=r"no release record at .*run `invoke push` first"):
+        deploy_staging(runner, config)
+    assert not getattr(runner, "calls", [])
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[1,2,3]", "null", '{"images": [1,2]}', '"a string"', "{", "\udcff"],
+    ids=["list", "null", "images-list", "string", "broken", "not-utf8"],
+)
+def test_a_corrupt_release_record_is_an_input_error(
+    runner: ScriptedRunner, config: DeliveryConfig, content: str
+) -> None:
+    config.build.release_file.write_bytes(content.encode("utf-8", "surrogateescape"))
+    script_cluster(runner)
+    with pytest.raises(InputError, match=str(config.build.release_file)):
+        deploy_staging(runner, config)
+    assert not getattr(runner, "calls", [])
+
+
+def test_a_dry_run_asks_the_real_questions_and_prints_every_change(
     console: RecordingConsole, config: DeliveryConfig
 ) -> None:
     with ScriptedRunner(console, console.masker, dry_run=True) as runner:
         runner.answer("version", "--short", reply=(0, "v3.17.2+gcc0bbbd\n", ""))
+        script_cluster(runner)
         deploy_staging(runner, config)
-    assert [step.argv[1:] for step in runner.calls] == [("version", "--short")]
+    ran = [" ".join(step.argv[1:3]) for step in runner.calls]
+    assert ran == [
+        "version --short",
+        "config current-context",
+        "--context=aegis-staging get",
+        "history aegis",
+        "buildx imagetools",
+        "buildx imagetools",
+    ]
+    assert_nothing_changed(runner)
     assert "--atomic" in console.text and "--wait " in console.text + " "
     assert "[dry-run] deploy main-0123456 to staging" in console.text
+    assert "[dry-run] write the values" in console.text
     assert not (config.chart / "values.deployment.yaml").exists()
+
+
+def planned(runner: ScriptedRunner) -> list[tuple[str, ...]]:
+    return [step.argv for step in runner.history]
+
+
+@pytest.mark.parametrize("flow", ["deploy", "rollback", "emergency"])
+def test_the_printed_plan_is_the_step_list_a_real_run_executes(
+    console: RecordingConsole,
+    config: DeliveryConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    flow: str,
+) -> None:
+    history = (
+        (FIXTURES / "helm-history-pending.json").read_text().replace("pending-upgrade", "deployed")
+    )
+    monkeypatch.setattr(publish, "release", lambda *a, **k: release_record("emergency-fix"))
+
+    def run(dry_run: bool) -> list[tuple[str, ...]]:
+        with ScriptedRunner(console, console.masker, dry_run=dry_run) as runner:
+            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("rollback", "aegis", reply=(0, "Rollback was a success", ""))
+            runner.answer("annotate", reply=(0, "annotated", ""))
+            script_cluster(runner, history=history)
+            if flow == "rollback":
+                request = deploy.RollbackRequest("staging", 2, yes=True, reason="INC-7")
+                deploy.rollback(runner, config, request, ENVIRON)
+            else:
+                tag, why = ("emergency-fix", "INC-1") if flow == "emergency" else (None, None)
+                request_ = deploy.DeployRequest("staging", tag, why, yes=True)
+                deploy.deploy(runner, config, request_, ENVIRON)
+            return planned(runner)
+
+    dry, real = run(True), run(False)
+    assert dry == real
+    assert any("upgrade" in argv or "rollback" in argv for argv in dry)
 
 
 def test_a_pending_release_is_refused_with_its_revision(
@@ -212,8 +289,7 @@ def test_recover_rolls_back_to_the_last_deployed_revision(
 ) -> None:
     script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
-    request = deploy.DeployRequest("staging", None, None, yes=False, recover=True)
-    deploy.deploy(runner, config, request, {}, no_publish, computed)
+    deploy_staging(runner, config, recover=True)
     assert runner.ran("rollback", "aegis", "2") and runner.ran("upgrade", "--install")
 
 
@@ -237,10 +313,7 @@ def test_a_stuck_first_install_needs_its_own_flag(
         deploy_staging(runner, config, recover=True)
     assert_nothing_changed(runner)
     runner.answer("uninstall", "aegis", reply=(0, "uninstalled", ""))
-    request = deploy.DeployRequest(
-        "staging", None, None, yes=False, recover=True, uninstall_stuck_install=True
-    )
-    deploy.deploy(runner, config, request, {}, no_publish, computed)
+    deploy_staging(runner, config, recover=True, uninstall_stuck_install=True)
     assert runner.ran("uninstall", "aegis")
 
 
@@ -274,13 +347,16 @@ def test_a_missing_namespace_needs_create_namespace(
 @pytest.mark.parametrize(
     ("request_", "environ", "message"),
     [
-        (deploy.DeployRequest("prod", None, None, yes=True), {}, "unknown environment 'prod'"),
+        (deploy.DeployRequest("prod", yes=True), {}, "unknown environment 'prod'"),
         (deploy.DeployRequest("staging", "bad tag", "x", yes=True), {}, "invalid tag 'bad tag'"),
+        (deploy.DeployRequest("staging", "abc\n", "x", yes=True), {}, "invalid tag 'abc\\\\n'"),
         (deploy.DeployRequest("staging", "fix", None, yes=True), {}, "--reason is required"),
+        (deploy.DeployRequest("staging", "fix", "two\nlines", yes=True), {}, "one line"),
         (STAGING, {"KUBE_CONFIG": "not base64!!"}, "KUBE_CONFIG is not valid base64"),
         (STAGING, {"KUBE_CONFIG": NOT_A_KUBECONFIG}, "KUBE_CONFIG decodes to something"),
     ],
-    ids=["environment", "tag", "no-reason", "not-base64", "not-kubeconfig"],
+    ids=["environment", "tag", "tag-newline", "no-reason", "two-line-reason", "not-base64",
+         "not-kubeconfig"],
 )  # fmt: skip
 def test_bad_input_changes_nothing(
     runner: ScriptedRunner,
@@ -291,27 +367,30 @@ def test_bad_input_changes_nothing(
 ) -> None:
     script_cluster(runner)
     with pytest.raises((InputError, AegisError), match=message):
-        deploy.deploy(runner, config, request_, environ, no_publish, computed)
+        deploy.deploy(runner, config, request_, environ)
     assert_nothing_changed(runner)
     assert not runner.ran("config", "current-context")
 
 
-def test_the_emergency_path_builds_pushes_and_records_the_reason(
-    runner: ScriptedRunner, config: DeliveryConfig
+def test_the_emergency_path_publishes_first_and_records_the_reason(
+    runner: ScriptedRunner, config: DeliveryConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script_cluster(runner)
     published: list[str] = []
 
-    def publish(tag: str) -> dict[str, str]:
-        published.append(tag)
-        return {"monitor-api": DIGEST_API, "monitor-ui": DIGEST_UI}
+    def release(*arguments: object, **options: object) -> ReleaseRecord:
+        published.append(str(options["reason"]))
+        return release_record("emergency-fix", reason="hotfix INC-42")
 
+    monkeypatch.setattr(publish, "release", release)
     request = deploy.DeployRequest("staging", "emergency-fix", "hotfix INC-42", yes=True)
-    deploy.deploy(runner, config, request, {}, publish, computed)
-    assert published == ["emergency-fix"]
+    outcome = deploy.deploy(runner, config, request, ENVIRON)
+    assert published == ["hotfix INC-42"]
     upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
-    assert "reason=hotfix INC-42" in upgrade[upgrade.index("--description") + 1]
-    assert "the quality gates were NOT run" in runner.output
+    assert any(p.startswith("--description=tag=emergency-fix") and p.endswith(
+        "reason=hotfix INC-42") for p in upgrade)  # fmt: skip
+    assert outcome.document()["completed"] == ["guards", "publish", "upgrade", "verify"]
+    assert "imageTag: emergency-fix" in (config.chart / "values.deployment.yaml").read_text()
 
 
 def test_the_kubeconfig_never_shows_and_is_removed_on_every_path(
@@ -357,28 +436,89 @@ def test_a_held_lock_makes_the_second_deploy_wait_then_fail_naming_the_holder(
     )
     runner.answer("get", "lease", reply=(0, holder, ""))
     script_cluster(runner)
-    cluster = deploy.connect(runner, config, "staging", {})
-    lock = deploy.DeployLock(
+    cluster = connect(runner, config, "staging", {})
+    lock = DeployLock(
         runner, cluster, holder="bob@ci/2", clock=lambda: next(clock), sleep=lambda s: None
     )
     with pytest.raises(AegisError, match=r"another deploy holds the lock .* alice@laptop/run-1"):
         lock.acquire()
     assert not runner.ran("delete", "lease")  # never someone else's lock
+    assert runner.output.count("waiting up to 5m for the deploy lock") == 1  # said once
 
 
-def test_a_stale_lock_is_removed_and_taken(runner: ScriptedRunner, config: DeliveryConfig) -> None:
+class LeaseStore:
+    """The API server's behaviour for one Lease, as kubectl reports it: create fails with
+    AlreadyExists, replace with a stale resourceVersion fails with Conflict (409)."""
+
+    def __init__(self, initial: str) -> None:
+        self.document: dict[str, object] | None = json.loads(initial)
+        self.version = 7
+        self.lock = threading.Lock()
+        self.both_read = threading.Barrier(2, timeout=10)
+
+    def create(self, step: Step) -> tuple[int, str, str]:
+        with self.lock:
+            if self.document is not None:
+                return 1, "", 'Error from server (AlreadyExists): leases "x" already exists'
+            return self._store(step), "lease/x created", ""
+
+    def get(self, step: Step) -> tuple[int, str, str]:
+        with self.lock:
+            text = json.dumps(self.document)
+        if not self.both_read.broken:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.both_read.wait()  # both waiters saw the same stale version
+            self.both_read.abort()  # once is enough: later reads go straight through
+        return 0, text, ""
+
+    def replace(self, step: Step) -> tuple[int, str, str]:
+        sent = json.loads(step.stdin or "{}")
+        with self.lock:
+            if sent["metadata"].get("resourceVersion") != str(self.version):
+                return 1, "", "Error from server (Conflict): the object has been modified"
+            return self._store(step), "lease/x replaced", ""
+
+    def _store(self, step: Step) -> int:
+        self.version += 1
+        document = json.loads(step.stdin or "{}")
+        document["metadata"]["resourceVersion"] = str(self.version)
+        self.document = document
+        return 0
+
+
+def test_two_waiters_for_a_stale_lock_exactly_one_takes_it(config: DeliveryConfig) -> None:
     now = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
-    stale = lease("crashed@ci/9", 60, now - dt.timedelta(hours=1))
-    runner.answer("create", "--filename", reply=(1, "", "AlreadyExists"), times=1)
-    runner.answer("get", "lease", reply=(0, stale, ""), times=1)
-    script_cluster(runner)
-    cluster = deploy.connect(runner, config, "staging", {})
-    lock = deploy.DeployLock(
-        runner, cluster, holder="bob@ci/2", clock=lambda: now, sleep=lambda s: None
-    )
-    lock.acquire()
-    assert lock.held and runner.ran("delete", "lease")
-    assert "removing a stale deploy lock held by crashed@ci/9" in runner.output
+    store = LeaseStore(lease("crashed@ci/9", 60, now - dt.timedelta(hours=1)))
+    results: dict[str, str] = {}
+
+    def contender(name: str) -> None:
+        console = RecordingConsole(Masker())
+        with ScriptedRunner(console, console.masker) as runner:
+            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("create", "--filename", reply=store.create)
+            runner.answer("replace", "--filename", reply=store.replace)
+            runner.answer("get", "lease", reply=store.get)
+            runner.answer("delete", "lease", reply=(0, "deleted", ""))
+            cluster = connect(runner, config, "staging", {})
+            ticks = iter(now + dt.timedelta(minutes=i) for i in range(1000))
+            lock = DeployLock(
+                runner, cluster, holder=name, clock=lambda: next(ticks), sleep=lambda s: None
+            )
+            try:
+                lock.acquire()
+                results[name] = "took it"
+            except AegisError as error:
+                results[name] = error.message
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in ("ann@ci/1", "ben@ci/2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results.values()).count("took it") == 1, results
+    loser = next(v for v in results.values() if v != "took it")
+    winner = next(k for k, v in results.items() if v == "took it")
+    assert f"another deploy holds the lock 'aegis-deploy-aegis' in aegis-staging: {winner}" in loser
 
 
 def test_a_failed_upgrade_shows_the_pods_reasons_and_releases_the_lock(
@@ -410,12 +550,12 @@ def test_verify_fails_fast_on_a_crash_loop(runner: ScriptedRunner, config: Deliv
     runner.answer("get", "events", reply=(0, "", ""))
     runner.answer("logs", reply=(0, "", ""))
     script_cluster(runner)
-    cluster = deploy.connect(runner, config, "staging", {})
+    cluster = connect(runner, config, "staging", {})
     slept: list[float] = []
     with pytest.raises(
         GateFailed, match=r"CrashLoopBackOff.*last exit: monitor-api: invalid configuration"
     ):
-        deploy.run_verify(runner, config, cluster, {}, sleep=slept.append)
+        verify_cluster(runner, APPS, cluster, {}, sleep=slept.append)
     assert slept == []  # no waiting out the timeout
     assert not runner.ran("rollout")
 
@@ -431,23 +571,23 @@ def test_verify_never_passes_on_nothing(
 ) -> None:
     runner.answer("get", "pods", reply=reply)
     script_cluster(runner)
-    cluster = deploy.connect(runner, config, "staging", {})
+    cluster = connect(runner, config, "staging", {})
     with pytest.raises(GateFailed, match=message):
-        deploy.run_verify(runner, config, cluster, {}, sleep=lambda s: None)
+        verify_cluster(runner, APPS, cluster, {}, sleep=lambda s: None)
 
 
 def test_verify_checks_the_deployed_digest(runner: ScriptedRunner, config: DeliveryConfig) -> None:
     script_cluster(runner)
-    cluster = deploy.connect(runner, config, "staging", {})
+    cluster = connect(runner, config, "staging", {})
     ticks = iter(range(0, 10_000, 60))
     slept: list[float] = []
     with pytest.raises(GateFailed, match="expected sha256:ccc"):
-        deploy.run_verify(
-            runner, config, cluster, {"monitor-api": "sha256:ccc"},
+        verify_cluster(
+            runner, APPS, cluster, {"monitor-api": "sha256:ccc"},
             sleep=slept.append, monotonic=lambda: float(next(ticks)),
         )  # fmt: skip
     assert len(slept) == 9  # polled until the 10m timeout (a minute a tick), then failed
-    report = deploy.run_verify(runner, config, cluster, {"monitor-api": DIGEST_API})
+    report = verify_cluster(runner, APPS, cluster, {"monitor-api": DIGEST_API})
     assert [c["check"] for c in report.checks] == [
         "pods",
         "rollout monitor-api",
@@ -455,6 +595,18 @@ def test_verify_checks_the_deployed_digest(runner: ScriptedRunner, config: Deliv
         "helm test",
         "nats",
     ]
+
+
+def test_the_verify_task_checks_the_recorded_digests(
+    runner: ScriptedRunner, config: DeliveryConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "sha256:" + "c" * 64
+    config.build.release_file.write_text(release_record().text().replace(DIGEST_UI, wrong))
+    monkeypatch.setattr("aegis_delivery.verification.POLL_SECONDS", 0.01)
+    staging = replace(config.environments["staging"], timeout=Duration.parse("1s"))
+    script_cluster(runner)
+    with pytest.raises(GateFailed, match=f"expected {wrong}"):
+        deploy.verify(runner, replace(config, environments={"staging": staging}), "staging", {})
 
 
 @pytest.mark.parametrize(
@@ -465,7 +617,9 @@ def test_rollback_refuses_an_unknown_revision(
 ) -> None:
     script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
     with pytest.raises(InputError, match=message):
-        deploy.rollback(runner, config, "staging", revision, True, {})
+        deploy.rollback(
+            runner, config, deploy.RollbackRequest("staging", revision, True, "INC-7"), {}
+        )
     assert_nothing_changed(runner)
 
 
@@ -483,8 +637,24 @@ def test_rollback_goes_to_the_previous_deployed_revision(
     )
     script_cluster(runner, history=history)
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
-    outcome = deploy.rollback(runner, config, "staging", None, True, {})
+    runner.answer("annotate", reply=(0, "annotated", ""))
+    request = deploy.RollbackRequest("staging", None, True, "INC-7 login broken")
+    outcome = deploy.rollback(runner, config, request, {"USER": "ops"})
     assert outcome.revision == 2 and runner.ran("rollback", "aegis", "2", "--wait=watcher")
+    annotate = next(step.argv for step in runner.calls if "annotate" in step.argv)
+    assert "secret/sh.helm.release.v1.aegis.v4" in annotate
+    assert "aegis-delivery/reason=INC-7 login broken" in annotate
+    assert "aegis-delivery/by=ops" in annotate
+    assert outcome.description == "rollback to revision 2 by=ops reason=INC-7 login broken"
+
+
+def test_a_rollback_without_a_reason_or_terminal_is_refused_before_anything(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    script_cluster(runner)
+    with pytest.raises(InputError, match=r"--reason is required: a rollback records why"):
+        deploy.rollback(runner, config, deploy.RollbackRequest("staging", None, True), {})
+    assert not getattr(runner, "calls", [])
 
 
 def test_the_kubeconfig_is_removed_after_success_and_after_an_interrupt(
@@ -512,9 +682,7 @@ def test_the_kubeconfig_is_removed_after_success_and_after_an_interrupt(
             runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
             runner.answer("upgrade", "--install", reply=upgrade)
             script_cluster(runner)
-            request = deploy.DeployRequest("staging", None, None, yes=False)
-            environ = {"KUBE_CONFIG": encoded}
-            deploy.deploy(runner, config, request, environ, no_publish, computed)
+            deploy.deploy(runner, config, STAGING, {"KUBE_CONFIG": encoded})
         assert seen and not seen[0].exists(), outcome
         if outcome == "interrupt":
             assert runner.ran("delete", "lease")  # the lock is released on the way out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -15,6 +16,24 @@ import pytest
 from tests.conftest import REPOSITORY
 
 FAKE_TOKEN = "ghs_dry-run-token"  # noqa: S105 - not a real token
+# A cluster on a closed loopback port: every question fails fast with "connection refused".
+CLOSED_PORT_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: nowhere
+  cluster:
+    server: https://127.0.0.1:9
+contexts:
+- name: aegis-staging
+  context:
+    cluster: nowhere
+    user: nobody
+current-context: aegis-staging
+users:
+- name: nobody
+  user:
+    token: not-a-token
+"""
 HEAVY_MODULES = ("python_on_whales", "kubernetes", "rich", "pydantic")
 
 
@@ -133,8 +152,8 @@ README_DRY_RUNS = [
         "hotfix INC-123",
         "--dry-run",
     ),
-    ("rollback", "--env", "staging", "--dry-run"),
-    ("rollback", "--env", "staging", "--revision", "7", "--dry-run"),
+    ("rollback", "--env", "staging", "--reason", "INC-7", "--dry-run"),
+    ("rollback", "--env", "staging", "--revision", "7", "--reason", "INC-7", "--dry-run"),
     ("verify", "--env", "staging", "--dry-run"),
     ("status", "--env", "staging", "--dry-run"),
     ("build", "--dry-run"),
@@ -150,28 +169,72 @@ README_DRY_RUNS = [
 ]
 
 
+@pytest.fixture(scope="module")
+def recorded_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's configuration with a release record of its own (as `invoke push` writes)."""
+    from tests.records import release_record
+
+    directory = tmp_path_factory.mktemp("config")
+    relative = f".aegis/test-entry-points-{os.getpid()}/release.json"
+    record = REPOSITORY / relative
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(release_record().text())
+    text = (REPOSITORY / "pyproject.toml").read_text()
+    text = text.replace('release_file = ".aegis/release.json"', f'release_file = "{relative}"')
+    text = text.replace("[tool.aegis]\n", f'[tool.aegis]\nroot = "{REPOSITORY}"\n', 1)
+    (directory / "pyproject.toml").write_text(text)
+    return directory / "pyproject.toml"
+
+
 @pytest.mark.parametrize("arguments", README_DRY_RUNS, ids=lambda a: "-".join(a))
-def test_readme_commands_dry_run(arguments: tuple[str, ...]) -> None:
-    result = invoke(*arguments, GITHUB_TOKEN=FAKE_TOKEN, AEGIS_CA_BUNDLE="")
+def test_readme_commands_dry_run(arguments: tuple[str, ...], recorded_config: Path) -> None:
+    """No cluster answers here: the questions say so, and every change is printed."""
+    kubeconfig = base64.b64encode(CLOSED_PORT_KUBECONFIG.encode()).decode()
+    result = invoke(
+        *arguments, GITHUB_TOKEN=FAKE_TOKEN, AEGIS_CA_BUNDLE="", KUBE_CONFIG=kubeconfig,
+        AEGIS_CONFIG=str(recorded_config),
+    )  # fmt: skip
     if arguments[0] == "doctor":  # exits 4 where a tool is missing; its JSON says which
         assert result.returncode in (0, 4) and '"tools"' in result.stdout
         return
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[dry-run]" in result.stdout or arguments[0] == "tags"
+    assert "[dry-run]" in result.stdout or arguments[0] in {"tags", "status", "down"}
     assert FAKE_TOKEN not in result.stdout + result.stderr
     if arguments[0] == "deploy":
         assert "/helm upgrade --install aegis " in result.stdout
 
 
-def test_the_documented_values_script_delegates_to_invoke_values() -> None:
+@pytest.mark.parametrize(
+    "arguments",
+    [("--dry", "deploy", "--env", "staging", "--yes"),
+     ("--dry", "rollback", "--revision", "2", "--reason", "x"),
+     ("--dry", "values"), ("--dry", "down")],
+    ids=lambda a: "-".join(a),
+)  # fmt: skip
+def test_invokes_own_dry_flag_changes_nothing(
+    arguments: tuple[str, ...], recorded_config: Path
+) -> None:
+    kubeconfig = base64.b64encode(CLOSED_PORT_KUBECONFIG.encode()).decode()
+    values = REPOSITORY / "helm" / "values.deployment.yaml"
+    before = values.read_text() if values.exists() else None
+    result = invoke(*arguments, KUBE_CONFIG=kubeconfig, AEGIS_CONFIG=str(recorded_config))
+    assert "[dry-run]" in result.stdout or "no local stack" in result.stdout, result.stdout
+    assert (values.read_text() if values.exists() else None) == before
+    changing = re.findall(
+        r"^==> .*(upgrade --install|rollback aegis|create --filename)", result.stdout, re.M
+    )
+    assert not changing, result.stdout
+
+
+def test_the_documented_values_script_delegates_to_invoke_values(recorded_config: Path) -> None:
     result = subprocess.run(
         [str(REPOSITORY / "helm/generate-helm-values.sh"), "--env", "staging", "--dry-run"],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,
-        env={**os.environ, "CI": "true"},
+        env={**os.environ, "CI": "true", "AEGIS_CONFIG": str(recorded_config)},
         timeout=120,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "[dry-run] would write helm/values.deployment.yaml" in result.stdout
+    assert "[dry-run] write the values: write " in result.stdout

@@ -9,11 +9,11 @@ from unittest import mock
 
 import pytest
 
-from aegis_delivery import images
 from aegis_delivery.config import load_config
-from aegis_delivery.context import BuildContext
 from aegis_delivery.errors import ConfigError, InputError
-from aegis_delivery.publishing import ImagePlan, plan_images
+from aegis_delivery.release import images
+from aegis_delivery.release.context import BuildContext
+from aegis_delivery.release.publish import ImagePlan, plan_images
 from tests.conftest import REPOSITORY
 
 CONFIG = load_config(REPOSITORY / "pyproject.toml")
@@ -63,8 +63,8 @@ def test_main_builds_for_the_host_locally_and_every_platform_in_ci() -> None:
     local = plan().builds[0]
     assert local.platforms == (images.host_platform(),) and local.load
     assert local.tags == (
-        "ghcr.io/your-org/aegistrader/monitor-api:latest",
         "ghcr.io/your-org/aegistrader/monitor-api:main-0123456",
+        "ghcr.io/your-org/aegistrader/monitor-api:latest",
     )
     assert local.build_args["REVISION"] == SHA
     assert local.build_args["IMAGE_TAG"] == "main-0123456"
@@ -77,7 +77,8 @@ def test_main_builds_for_the_host_locally_and_every_platform_in_ci() -> None:
 def test_a_release_is_labelled_with_its_version() -> None:
     request = plan(RELEASE).builds[1]
     assert request.app == "monitor-ui"
-    assert request.build_args["VERSION"] == "1.4.0" and request.build_args["IMAGE_TAG"] == "1.4.0"
+    assert request.build_args["VERSION"] == "1.4.0" and request.build_args["IMAGE_TAG"] == "v1.4.0"
+    assert request.tags == ("ghcr.io/your-org/aegistrader/monitor-ui:v1.4.0",)
 
 
 def test_caches_secrets_and_build_args() -> None:

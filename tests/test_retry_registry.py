@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from aegis_delivery.errors import InputError
-from aegis_delivery.registry import credentials, login_step
+from aegis_delivery.release.registry import credentials, login_step
 from aegis_delivery.retry import delay_for, is_transient, with_retries
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery.errors import ExitCode, ToolUnavailable
-from aegis_delivery.scan import (
+from aegis_delivery.release.trivy import (
     IgnoreEntry,
     ScanPolicy,
     apply_policy,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery.context import BuildContext, detect, from_github
 from aegis_delivery.errors import InputError
-from aegis_delivery.tags import decide, image_references, slug
+from aegis_delivery.release.context import BuildContext, detect, from_github
+from aegis_delivery.release.tags import check_alias, decide, image_references, slug
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HEAD = "fedcba9876543210fedcba9876543210fedcba98"
@@ -38,14 +38,14 @@ PR_PAYLOAD = {"pull_request": {"number": 42, "head": {"sha": HEAD}}}
 @pytest.mark.parametrize(
     ("event", "ref", "payload", "tags", "publish"),
     [
-        ("push", "refs/heads/main", None, ("latest", "main-0123456"), True),
-        ("workflow_dispatch", "refs/heads/main", None, ("latest", "main-0123456"), True),
+        ("push", "refs/heads/main", None, ("main-0123456", "latest"), True),
+        ("workflow_dispatch", "refs/heads/main", None, ("main-0123456", "latest"), True),
         ("pull_request", "refs/pull/42/merge", PR_PAYLOAD, ("pr-42-fedcba9",), False),
         ("pull_request", "refs/pull/42/merge", {}, ("pr-42-0123456",), False),
-        ("push", "refs/tags/v1.2.3", None, ("1.2.3", "latest"), True),
-        ("push", "refs/tags/1.2.3", None, ("1.2.3", "latest"), True),
-        ("push", "refs/tags/v1.2.3-rc.1", None, ("1.2.3-rc.1",), True),
-        ("push", "refs/tags/v2.0.0-beta.2+build.7", None, ("2.0.0-beta.2_build.7",), True),
+        ("push", "refs/tags/v1.2.3", None, ("v1.2.3",), True),
+        ("push", "refs/tags/1.2.3", None, ("1.2.3",), True),
+        ("push", "refs/tags/v1.2.3-rc.1", None, ("v1.2.3-rc.1",), True),
+        ("push", "refs/tags/v2.0.0-beta.2+build.7", None, ("v2.0.0-beta.2_build.7",), True),
         ("push", "refs/tags/v1.2", None, ("v1.2-0123456",), False),
         ("push", "refs/tags/release-candidate", None, ("release-candidate-0123456",), False),
         ("push", "refs/heads/feature/Login_Fix", None, ("feature-login_fix-0123456",), False),
@@ -68,14 +68,29 @@ def test_tag_rules(
 ) -> None:
     decision = decide(github(event, ref, tmp_path, payload), "main")
     assert decision.tags == tags
+    assert decision.primary == tags[0] != "latest"
     assert decision.publish is publish
-    if not publish:
-        assert "latest" not in decision.tags
+    if not ref.endswith("/main"):
+        assert "latest" not in decision.tags  # latest is the default branch's only
 
 
-def test_a_pre_release_never_moves_latest(tmp_path: Path) -> None:
-    decision = decide(github("push", "refs/tags/v3.0.0-alpha", tmp_path), "main")
-    assert "latest" not in decision.tags and "does not move 'latest'" in decision.reason
+def test_a_pre_release_gets_its_own_tag_only_even_with_aliases(tmp_path: Path) -> None:
+    aliases = ("{major}.{minor}.{patch}", "{major}.{minor}")
+    decision = decide(github("push", "refs/tags/v3.0.0-alpha", tmp_path), "main", None, aliases)
+    assert decision.tags == ("v3.0.0-alpha",) and "its own tag only" in decision.reason
+
+
+def test_a_final_release_gets_its_configured_aliases_never_latest(tmp_path: Path) -> None:
+    aliases = ("{major}.{minor}.{patch}", "{major}.{minor}", "{major}", "{major}.{minor}")
+    decision = decide(github("push", "refs/tags/v1.2.3", tmp_path), "main", None, aliases)
+    assert decision.tags == ("v1.2.3", "1.2.3", "1.2", "1")
+    assert decision.primary == "v1.2.3"
+
+
+@pytest.mark.parametrize("alias", ["latest", "{major}-{build}", "a b", ""])
+def test_a_bad_alias_template_is_refused(alias: str) -> None:
+    with pytest.raises(ValueError, match="not a release alias"):
+        check_alias(alias)
 
 
 def test_explicit_tag_is_validated() -> None:
@@ -122,8 +137,8 @@ def test_local_checkout_context(tmp_path: Path) -> None:
     git(tmp_path, *identity, "commit", "-q", "--allow-empty", "-m", "x")
     context = detect(tmp_path, {"USER": "dev"})
     assert (context.source, context.ref, context.actor) == ("local", "refs/heads/main", "dev")
-    assert decide(context, "main").tags[0] == "latest"
+    assert decide(context, "main").tags[1] == "latest"
     git(tmp_path, "tag", "v0.1.0")
-    assert decide(detect(tmp_path, {}), "main").tags == ("0.1.0", "latest")
+    assert decide(detect(tmp_path, {}), "main").tags == ("v0.1.0",)
     with tempfile.TemporaryDirectory() as outside, pytest.raises(InputError, match="not a git"):
         detect(Path(outside), {})

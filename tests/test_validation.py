@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aegis_delivery import validation
 from aegis_delivery.errors import InputError
@@ -29,10 +31,43 @@ def test_revisions(value: str | int, expected: int) -> None:
     assert validation.positive_revision(value) == expected
 
 
-@pytest.mark.parametrize("value", ["0", "abc", "-1", "1.5", "", 0])
+@pytest.mark.parametrize("value", ["0", "abc", "-1", "1.5", "", 0, "²", "٣", "3\n", "0012"])
 def test_bad_revisions(value: str | int) -> None:
-    with pytest.raises(InputError, match="expected a positive integer"):
+    with pytest.raises(InputError, match="expected a positive whole number"):
         validation.positive_revision(value)
+
+
+@given(st.text(max_size=12) | st.integers())
+def test_any_revision_input_is_a_number_or_an_input_error(value: str | int) -> None:
+    try:
+        number = validation.positive_revision(value)
+    except InputError as error:
+        assert "invalid revision" in error.message
+    else:
+        assert number >= 1 and str(value).strip(" ") == str(number)
+
+
+@given(st.text(max_size=140))
+def test_any_tag_input_is_a_valid_tag_or_an_input_error(value: str) -> None:
+    try:
+        tag = validation.docker_tag(value)
+    except InputError as error:
+        assert "a Docker tag is 1 to 128 characters" in error.message
+    else:
+        assert tag == value and "\n" not in tag and not tag.startswith(("-", "."))
+        assert 1 <= len(tag) <= 128 and tag.isascii()
+
+
+@pytest.mark.parametrize("tag", ["abc\n", "abc\r", "\nabc"])
+def test_a_tag_with_a_newline_is_refused(tag: str) -> None:
+    with pytest.raises(InputError):
+        validation.docker_tag(tag)
+
+
+@pytest.mark.parametrize("digest", ["sha256:00", "sha256:" + "A" * 64, "md5:" + "a" * 64, ""])
+def test_bad_digests_are_refused(digest: str) -> None:
+    with pytest.raises(InputError, match="expected sha256: followed by 64 hex digits"):
+        validation.image_digest(digest)
 
 
 def test_choice_lists_the_options() -> None:

@@ -89,8 +89,9 @@ def test_actions_are_pinned_to_full_shas_with_versions() -> None:
 
 
 def test_tool_versions_are_pinned_and_node_is_one_setting() -> None:
-    helm = next(s for s in JOBS["deploy"]["steps"] if "setup-helm" in s.get("uses", ""))
-    assert re.fullmatch(r"v\d+\.\d+\.\d+", helm["with"]["version"])
+    # helm, kubectl and trivy come pinned from `nox -s tools` (scripts/install-tools) only.
+    tools = [s for s in JOBS["deploy"]["steps"] if s.get("run") == "uvx nox -s tools"]
+    assert len(tools) == 1
     node = next(s for s in JOBS["test"]["steps"] if "setup-node" in s.get("uses", ""))
     assert node["with"]["node-version-file"] == "apps/monitor-ui/.nvmrc"
     assert "latest" not in WORKFLOW_FILE.read_text().replace("latest`", "")
@@ -103,3 +104,16 @@ def test_secrets_reach_steps_only_through_env() -> None:
                 assert str(value).startswith("${{ secrets.") and str(value).endswith("}}")
     used = set(re.findall(r"secrets\.(\w+)", WORKFLOW_FILE.read_text()))
     assert used == {"KUBE_CONFIG", "GITHUB_TOKEN"}
+
+
+def test_the_release_record_travels_from_push_to_deploy_and_verify() -> None:
+    upload = next(s for s in JOBS["push"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert upload["with"]["name"] == "release" and upload["if"] == "always()"
+    assert ".aegis/release.json" in upload["with"]["path"]
+    for name in ("deploy", "verify"):
+        steps = JOBS[name]["steps"]
+        download = next(i for i, s in enumerate(steps) if "download-artifact" in s.get("uses", ""))
+        assert steps[download]["with"] == {"name": "release", "path": ".aegis"}
+        invoking = next(i for i, s in enumerate(steps) if "invoke" in s.get("run", ""))
+        assert download < invoking, name
+    assert not any("setup-helm" in s.get("uses", "") for j in JOBS.values() for s in j["steps"])

@@ -16,8 +16,8 @@ from aegis_delivery.config import DeliveryConfig, load_config
 from aegis_delivery.console import Console
 from aegis_delivery.errors import AegisError, ExitCode, GateFailed, ToolUnavailable
 from aegis_delivery.masking import Masker
+from aegis_delivery.release.trivy import apply_policy, config_scan_argv, load_ignores, parse_report
 from aegis_delivery.runner import Runner, Step
-from aegis_delivery.scan import apply_policy, config_scan_argv, load_ignores, parse_report
 from aegis_delivery.tools import require
 
 HELM_VERSIONS = ("helm", "helm3")  # helm 4 and helm 3, from .tools/bin
@@ -81,7 +81,7 @@ def run_gate(runner: Runner, config: DeliveryConfig, work: Path) -> None:
         )
     )
     policy_severities = config.scan.severity
-    from aegis_delivery.scanning import policy_of
+    from aegis_delivery.release.scan_gate import policy_of
 
     report = apply_policy(
         str(chart.relative_to(config.root)),

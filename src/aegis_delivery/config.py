@@ -16,12 +16,14 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from aegis_delivery.errors import ConfigError
-from aegis_delivery.scan import SEVERITIES, parse_severities
+from aegis_delivery.release.tags import check_alias
+from aegis_delivery.release.trivy import SEVERITIES, parse_severities
 from aegis_delivery.validation import PLATFORM_PATTERN
 
 TABLE = "tool.aegis"
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?\Z")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
+_HELM_FLAG = re.compile(r"^--[a-z][a-z0-9-]*(=[^\s]*)?\Z")
 
 HADOLINT_LEVELS = ("error", "warning", "info", "style")
 
@@ -67,7 +69,7 @@ class BuildSettings:
     cache: str
     push_attempts: int
     retry_base_seconds: float
-    digests_file: Path
+    release_file: Path
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class EnvironmentConfig:
     history_max: int
     lock_wait: Duration
     nats: bool
+    helm_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class DeliveryConfig:
     default_branch: str
     chart: Path
     release: str
+    release_aliases: tuple[str, ...]
     gates: GateSettings
     scan: ScanSettings
     build: BuildSettings
@@ -213,22 +217,45 @@ def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
     )
 
 
+def _helm_args(table: _Table) -> tuple[str, ...]:
+    """Extra helm flags: each one ``--flag`` or ``--flag=value``, so none can become a value."""
+    expected = "a list of helm flags like '--server-side' or '--labels=team=ops'"
+    value = table.get("helm_args", list, expected, [])
+    for item in value:
+        if not isinstance(item, str) or not _HELM_FLAG.match(item):
+            raise table.fail("helm_args", expected, item)
+    return tuple(value)
+
+
 def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
-    table.unknown_keys({"namespace", "kube_context", "timeout", "history_max", "lock_wait", "nats"})
+    table.unknown_keys(
+        {"namespace", "kube_context", "timeout", "history_max", "lock_wait", "nats", "helm_args"}
+    )
+    if not _NAME.match(name) or len(name) > 63:
+        raise table.fail("", "named like a DNS-1123 label (lower case, digits, '-')", name)
     namespace = table.text("namespace", "a Kubernetes namespace name")
     if not _NAME.match(namespace) or len(namespace) > 63:
         raise table.fail("namespace", "a DNS-1123 label (lower case, digits, '-')", namespace)
+    kube_context = table.text("kube_context", "the expected kubectl context name")
+    if kube_context.startswith("-") or any(
+        c.isspace() or not c.isprintable() for c in kube_context
+    ):
+        raise table.fail(
+            "kube_context", "a context name (no leading '-', no spaces or control characters)",
+            kube_context,
+        )  # fmt: skip
     history_max = table.get("history_max", int, "a positive integer", 10)
     if history_max < 1:
         raise table.fail("history_max", "a positive integer", history_max)
     return EnvironmentConfig(
         name=name,
         namespace=namespace,
-        kube_context=table.text("kube_context", "the expected kubectl context name"),
+        kube_context=kube_context,
         timeout=table.duration("timeout", "10m"),
         history_max=history_max,
         lock_wait=table.duration("lock_wait", "5m"),
         nats=table.get("nats", bool, "true or false", False),
+        helm_args=_helm_args(table),
     )
 
 
@@ -265,7 +292,7 @@ def _load_scan(table: _Table) -> ScanSettings:
 
 def _load_build(table: _Table, root: Path) -> BuildSettings:
     table.unknown_keys(
-        {"ca_bundle_env", "cache", "push_attempts", "retry_base_seconds", "digests_file"}
+        {"ca_bundle_env", "cache", "push_attempts", "retry_base_seconds", "release_file"}
     )
     cache = table.text("cache", "one of none, registry, gha")
     if cache not in {"none", "registry", "gha"}:
@@ -273,12 +300,15 @@ def _load_build(table: _Table, root: Path) -> BuildSettings:
     attempts = table.get("push_attempts", int, "an integer from 1 to 10", 4)
     if not 1 <= attempts <= 10:
         raise table.fail("push_attempts", "an integer from 1 to 10", attempts)
+    retry_base = table.number("retry_base_seconds", "seconds from 0 to 60, like 1.0")
+    if not 0 <= retry_base <= 60:
+        raise table.fail("retry_base_seconds", "seconds from 0 to 60, like 1.0", retry_base)
     return BuildSettings(
         ca_bundle_env=table.text("ca_bundle_env", "an environment variable name"),
         cache=cache,
         push_attempts=attempts,
-        retry_base_seconds=table.number("retry_base_seconds", "seconds, like 1.0"),
-        digests_file=_relative_path(table, "digests_file", root),
+        retry_base_seconds=retry_base,
+        release_file=_relative_path(table, "release_file", root),
     )
 
 
@@ -303,6 +333,26 @@ def _load_local(table: _Table) -> LocalSettings:
     )
 
 
+def _release_name(table: _Table) -> str:
+    """helm's own rule: a DNS-1123 label of at most 53 characters (helm adds suffixes)."""
+    expected = "a Helm release name: lower case letters, digits and '-', at most 53 characters"
+    name = table.text("release", expected)
+    if not _NAME.match(name) or len(name) > 53:
+        raise table.fail("release", expected, name)
+    return name
+
+
+def _release_aliases(table: _Table) -> tuple[str, ...]:
+    expected = "a list of tag templates like '{major}.{minor}' (never 'latest')"
+    value = table.get("release_aliases", list, expected, [])
+    for item in value:
+        try:
+            check_alias(item if isinstance(item, str) else "")
+        except ValueError:
+            raise table.fail("release_aliases", expected, item) from None
+    return tuple(value)
+
+
 def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig:
     """Build the typed settings from a parsed ``pyproject.toml``; pure, for tests."""
     tool = document.get("tool")
@@ -312,6 +362,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
     top = _Table(aegis, TABLE, source)
     top.unknown_keys(
         {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
+        | {"release_aliases"}
         | {"environments", "scan", "build", "local", "root"}
     )
     # `root` (optional) lets a configuration file live outside the checkout it describes.
@@ -332,7 +383,8 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         repository=top.text("repository", "OWNER/REPO under the registry"),
         default_branch=top.text("default_branch", "a branch name like 'main'"),
         chart=_relative_path(top, "chart", root),
-        release=top.text("release", "a Helm release name"),
+        release=_release_name(top),
+        release_aliases=_release_aliases(top),
         gates=_load_gates(top.table("gates")),
         scan=_load_scan(top.table("scan")),
         build=_load_build(top.table("build"), root),

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from aegis_delivery.ci import in_ci
 from aegis_delivery.masking import Masker
 
 if TYPE_CHECKING:
@@ -23,10 +24,16 @@ if TYPE_CHECKING:
 def is_plain(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
     """Plain output when not on a TTY, in CI, or when NO_COLOR asks for it."""
     env = os.environ if environ is None else environ
-    if env.get("CI", "").lower() in {"true", "1"} or "NO_COLOR" in env:
+    if in_ci(env) or "NO_COLOR" in env:
         return True
     isatty = getattr(stream, "isatty", None)
     return not (callable(isatty) and isatty())
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell: scalars as they are, the rest as compact JSON, pipes escaped."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 class Console:
@@ -50,6 +57,8 @@ class Console:
         self.plain = is_plain(self.human) if plain is None else plain
         # GitHub's step summary (`--summary`): short markdown written from the task's JSON.
         self.summary_file: Path | None = None
+        # Whether the one JSON document was written (a failure then adds none of its own).
+        self.emitted = False
         self._rich: rich.console.Console | None = None
         if not self.plain:
             import rich.console  # deferred: keeps `invoke --list` fast
@@ -116,13 +125,26 @@ class Console:
         self._write(self.human, "\n".join(line.rstrip() for line in lines))
 
     def summarize(self, title: str, document: Mapping[str, Any]) -> None:
-        """Append the result to the step summary, when one was asked for."""
+        """Append the result to the step summary, when one was asked for: a Markdown table of
+        the document's fields (nested values as compact JSON)."""
         if self.summary_file is None:
             return
-        body = json.dumps(document, indent=2, sort_keys=True)
+        rows = [f"| {key} | {_cell(value)} |" for key, value in sorted(document.items())]
+        text = f"### {title}\n\n| field | value |\n|---|---|\n" + "\n".join(rows) + "\n\n"
+        self._append_summary(text)
+
+    def summarize_failure(self, message: str, code: int) -> None:
+        if self.summary_file is None:
+            return
+        first = message.splitlines()[0] if message else ""
+        self._append_summary(f"### Failed (exit {code})\n\n> {first}\n\n")
+
+    def _append_summary(self, text: str) -> None:
+        assert self.summary_file is not None  # noqa: S101 - checked by both callers
         with self.summary_file.open("a", encoding="utf-8") as summary:
-            summary.write(self.masker.mask(f"### {title}\n\n```json\n{body}\n```\n\n"))
+            summary.write(self.masker.mask(text))
 
     def emit_json(self, document: Mapping[str, Any]) -> None:
         """The machine-readable result: one JSON document on stdout, masked like the rest."""
+        self.emitted = True
         self._write(self.out, json.dumps(document, indent=2, sort_keys=True))

@@ -30,6 +30,8 @@ class AegisError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # What had completed when it failed, for the --json failure document.
+        self.details: dict[str, object] = {}
 
 
 class InputError(AegisError):

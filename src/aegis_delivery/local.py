@@ -9,12 +9,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import GateFailed
 from aegis_delivery.runner import Runner, Step
+from aegis_delivery.verification import VerifyReport
 
 COMPOSE_FILE = "compose.local.json"
 # In-container paths the read-only images need writable (tmpfs), as in the chart's emptyDirs.
@@ -66,19 +67,15 @@ def compose_argv(config: DeliveryConfig, *arguments: str) -> tuple[str, ...]:
 
 def up(runner: Runner, config: DeliveryConfig, images: Mapping[str, str]) -> None:
     """Write the Compose file and start (or update) the stack."""
-    path = compose_file(config)
     document = compose_document(config, images)
-    if runner.dry_run:
-        runner.console.info(f"[dry-run] write {path}: {json.dumps(document, sort_keys=True)}")
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    runner.write_file(compose_file(config), text, "write the Compose file")
     runner.run(Step(compose_argv(config, "up", "--detach", "--force-recreate", "--remove-orphans"),
                     "start the local stack"))  # fmt: skip
 
 
 def down(runner: Runner, config: DeliveryConfig) -> None:
-    if not runner.dry_run and not compose_file(config).exists():
+    if not compose_file(config).exists():
         runner.console.info("no local stack to stop")
         return
     runner.run(
@@ -140,22 +137,22 @@ def fetch(url: str) -> tuple[int, str]:
         return int(error.code), error.read().decode("utf-8", "replace")
 
 
-@dataclass
-class LocalVerifyReport:
-    checks: list[dict[str, object]] = field(default_factory=list)
-
-
 def verify(
     runner: Runner,
     config: DeliveryConfig,
     expected_tag: str,
     sleep: Callable[[float], None] = time.sleep,
-) -> LocalVerifyReport:
-    """Each check must pass within the timeout; the first that never does is named."""
-    report = LocalVerifyReport()
-    if runner.dry_run:
+) -> VerifyReport:
+    """Each check must pass within the timeout; the first that never does is named.
+
+    The checks are HTTP requests, not steps: after a planned change (a dry run) they are
+    listed, since the stack they would ask is not the one the plan describes.
+    """
+    report = VerifyReport()
+    if not runner.real_state:
         for check in checks(config, expected_tag):
             runner.console.info(f"[dry-run] check {check.name}: GET {check.url}")
+            report.planned(check.name)
         return report
     deadline = time.monotonic() + config.local.verify_timeout.seconds
     for check in checks(config, expected_tag):
@@ -167,14 +164,13 @@ def verify(
             if problem is None or time.monotonic() >= deadline:
                 break
             sleep(1.0)
-        report.checks.append(
-            {"check": check.name, "ok": problem is None, "detail": problem or "ok"}
-        )
+        report.add(check.name, problem is None, problem or "ok")
         if problem is not None:
             service = check.name.split()[0]
             logs = runner.probe(
-                Step(compose_argv(config, "logs", "--tail", "20", service), "logs", capture=True)
-            )
+                Step(compose_argv(config, "logs", "--tail", "20", service), "logs", capture=True,
+                     changes=False)
+            )  # fmt: skip
             for line in (logs.stdout or logs.stderr).strip().splitlines()[-20:]:
                 runner.console.output_line(line)
             raise GateFailed(f"verify failed: {check.name} {problem}")

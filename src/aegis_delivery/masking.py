@@ -30,9 +30,11 @@ class Masker:
         source = os.environ if environ is None else environ
         return cls(source.get(name, "") for name in SECRET_ENVIRONMENT_VARIABLES)
 
-    def add(self, secret: str) -> None:
-        """Register a secret (and each of its lines, for multi-line values like kubeconfigs)."""
-        for candidate in (secret, *secret.splitlines()):
+    def add(self, secret: str, *, lines: bool = True) -> None:
+        """Register a secret (and each of its lines, for multi-line values like keys). A whole
+        document (a kubeconfig) is added with ``lines=False``: its structural lines such as
+        ``context:`` are not secrets; its credential values are registered one by one."""
+        for candidate in (secret, *(secret.splitlines() if lines else ())):
             if len(candidate.strip()) >= MINIMUM_SECRET_LENGTH:
                 self._secrets.add(candidate.strip())
 

@@ -1,7 +1,10 @@
 """`invoke pipeline`: the stages CI runs, in CI's order, stopping at the first failure with the
-stage named. `local` runs the stack in Docker Compose; `staging` runs the helm path.
+stage named. `local` runs the stack in Docker Compose; another environment runs the helm path.
 
     gate -> build -> scan -> push (when a registry is configured) -> deploy -> verify
+
+The release is decided once (the image plan) and, once pushed, carried as the release record
+from push to deploy to verify, exactly as CI carries it between jobs.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aegis_delivery import deploy as deploy_flow
-from aegis_delivery import gates, images, local, publishing, scanning
+from aegis_delivery import gates, local
+from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, InputError
+from aegis_delivery.release import images, publish
+from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Runner
 
 STAGES = ("gate", "build", "scan", "push", "deploy", "verify")
@@ -50,13 +55,13 @@ def run(
         raise InputError(
             f"unknown stage {unknown[0]!r} to skip: expected one of {', '.join(STAGES)}"
         )
-    if request.environment != "local":
+    local_stack = request.environment == "local"
+    if not local_stack:
         config.environment(request.environment)  # an unknown environment fails before anything
-    plan = publishing.plan_images(config, build_args=request.build_args, environ=env)
-    tag = next((t for t in plan.decision.tags if t != "latest"), plan.decision.tags[0])
+    plan = publish.plan_images(config, build_args=request.build_args, environ=env)
     ran: list[str] = []
     outcomes: list[images.BuildOutcome] = []
-    registry_configured = request.environment != "local" or config.local.push
+    released: list[ReleaseRecord] = []
 
     def stage(name: str, action: Callable[[], object]) -> None:
         if name in request.skip:
@@ -66,40 +71,30 @@ def run(
         ran.append(name)
 
     stage("gate", lambda: runner.run(gates.nox_step(())))
-    stage("build", lambda: outcomes.extend(publishing.build(runner, plan)))
-    scan_directory = config.root / publishing.WORK_DIRECTORY / "scan"
-
-    def scan() -> None:
-        targets = publishing.scan_targets(plan, outcomes)
-        scanning.raise_on_findings(scanning.scan(runner, config, targets, scan_directory))
-
-    stage("scan", scan)
-    if registry_configured:
-        stage("push", lambda: publishing.push(runner, config, plan, force=True, environ=env))
+    stage("build", lambda: outcomes.extend(publish.build(runner, plan)))
+    stage("scan", lambda: publish.scan(runner, config, plan, outcomes))
+    if not local_stack or config.local.push:
+        stage(
+            "push",
+            lambda: released.append(publish.release(runner, config, plan, force=True, environ=env)),
+        )
     else:
         runner.console.info("stage push skipped: [tool.aegis.local] push is false")
-    images = {request_.app: request_.tags[-1] for request_ in plan.builds}
-    if request.environment == "local":
-        stage("deploy", lambda: local.up(runner, config, images))
-        stage("verify", lambda: local.verify(runner, config, tag))
-    else:
-        deployed: list[deploy_flow.DeployOutcome] = []
+    if local_stack:
+        stage("deploy", lambda: local.up(runner, config, {r.app: r.tags[0] for r in plan.builds}))
+        stage("verify", lambda: local.verify(runner, config, plan.tag))
+        return ran
+    environment = request.environment
 
-        def deploy() -> None:
-            request_ = deploy_flow.DeployRequest(request.environment, None, None, yes=True)
-            identity = (tag, plan.context.source_sha, plan.context.actor, plan.repository)
-            deployed.append(
-                deploy_flow.deploy(
-                    runner, config, request_, env, publish=lambda _: {}, computed=lambda: identity,
-                    verify_after=False,
-                )
-            )  # fmt: skip
+    def record() -> ReleaseRecord | None:
+        return released[0] if released else None
 
-        def verify() -> None:
-            cluster = deploy_flow.connect(runner, config, request.environment, env)
-            digests = dict(deployed[0].digests) if deployed else {}
-            deploy_flow.run_verify(runner, config, cluster, digests)
-
-        stage("deploy", deploy)
-        stage("verify", verify)
+    deploy_request = deploy_flow.DeployRequest(environment, yes=True)
+    stage(
+        "deploy",
+        lambda: deploy_flow.deploy(
+            runner, config, deploy_request, env, record=record(), verify_after=False
+        ),
+    )
+    stage("verify", lambda: deploy_flow.verify(runner, config, environment, env, record()))
     return ran

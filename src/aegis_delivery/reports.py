@@ -12,9 +12,9 @@ from aegis_delivery.session import TaskSession
 from aegis_delivery.tools import ToolStatus, check_tools
 
 if TYPE_CHECKING:
-    from aegis_delivery.publishing import ImagePlan
-    from aegis_delivery.registry import PushedImage
-    from aegis_delivery.scan import ScanReport
+    from aegis_delivery.release.publish import ImagePlan
+    from aegis_delivery.release.record import ReleaseRecord
+    from aegis_delivery.release.trivy import ScanReport
 
 
 def config_document(config: DeliveryConfig) -> dict[str, Any]:
@@ -127,7 +127,7 @@ def show_tags(console: Console, plan: ImagePlan) -> None:
 
 
 def show_scan(console: Console, found: list[ScanReport], vulnerabilities: bool) -> None:
-    from aegis_delivery.scanning import scan_document
+    from aegis_delivery.release.scan_gate import scan_document
 
     document = scan_document(found, vulnerabilities)
     console.summarize("Scan", document)
@@ -135,21 +135,16 @@ def show_scan(console: Console, found: list[ScanReport], vulnerabilities: bool) 
         console.emit_json(document)
 
 
-def show_pushed(console: Console, plan: ImagePlan, pushed: list[PushedImage], file: Path) -> None:
-    document = {
-        "tags": list(plan.decision.tags),
-        "digests_file": str(file) if pushed else None,
-        "images": {image.app: {"digest": image.digest, "pinned": image.pinned,
-                               "tags": list(image.tags)} for image in pushed},
-    }  # fmt: skip
-    console.summarize("Pushed digests", document)
+def show_release(console: Console, record: ReleaseRecord, file: Path) -> None:
+    """What push published: the release record (or, in a dry run, its plan)."""
+    document = {"release_file": str(file), **record.document()}
+    console.summarize(f"Release {record.tag}", document)
     if console.json_mode:
         console.emit_json(document)
         return
-    for image in pushed:
-        console.success(f"{image.app}: {', '.join(image.tags)} -> {image.digest}")
-    if pushed:
-        console.info(f"digests written to {file}")
+    for app, image in record.images.items():
+        console.success(f"{app}: {', '.join(image.tags)} -> {image.digest or '(planned)'}")
+    console.info(f"release record: {file}")
 
 
 def show_outcome(console: Console, document: dict[str, Any]) -> None:

@@ -1,7 +1,11 @@
 """The one command runner: every external command the toolkit runs goes through here.
 
-A ``Step`` is data (an argv list, extra environment, stdin, the secrets it carries); the
-``Runner`` either prints it (``--dry-run``) or runs it, never through a shell. It masks
+A ``Step`` is data (an argv list, extra environment, stdin, the secrets it carries, and whether
+it changes anything); the ``Runner`` runs it, never through a shell. The dry run lives here and
+nowhere else: in a dry run a step that changes nothing (a version, the current context, a
+release's history) still runs, so the plan shows the real state, until the first step that
+would change something; that step and every step after it are printed, masked, never run.
+The printed plan is therefore the very list of steps a real run executes. It masks
 secrets in what it prints, streams output, forwards SIGINT/SIGTERM to the child and gives it
 time to finish (helm marks a release *failed*, not *pending*, when it gets the signal), runs
 the registered cleanups on every exit path, and maps failures to the exit-code contract.
@@ -15,7 +19,7 @@ import shlex
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -51,6 +55,8 @@ class Step:
     secrets: tuple[str, ...] = ()
     capture: bool = False
     cwd: Path | None = None
+    # False for questions (read-only commands): a dry run still asks them.
+    changes: bool = True
 
     def __post_init__(self) -> None:
         if not self.argv or not all(isinstance(part, str) and part for part in self.argv):
@@ -96,9 +102,13 @@ class Runner:
         self.dry_run = dry_run
         self.grace_seconds = grace_seconds
         self.history: list[Step] = []
+        # Set by the first changing step of a dry run: from then on the real state no longer
+        # matches the plan, so questions are printed too.
+        self._planned_change = False
         self._cleanups = contextlib.ExitStack()
         self._child: subprocess.Popen[str] | None = None
         self._received: int | None = None
+        self._library_children = False
         self._previous_handlers: dict[int, object] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -128,6 +138,9 @@ class Runner:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         child = self._child
         if child is None or child.poll() is not None:
+            if self._library_children:
+                self._forward_to_library_children(signum)
+                return
             raise Interrupted(signum)
         if self._received is not None:
             # A second signal: the user insists. Stop waiting.
@@ -143,6 +156,42 @@ class Runner:
         timer.daemon = True
         timer.start()
 
+    # -- children started by a library (python-on-whales builds, from worker threads) --------
+    @contextlib.contextmanager
+    def library_children(self) -> Iterator[None]:
+        """While a library runs commands of its own (in threads), a signal is forwarded to
+        every process this one started, killed after the grace period; on leaving, an
+        interruption is raised as ``Interrupted``, never swallowed as a failure."""
+        self._library_children = True
+        try:
+            yield
+        finally:
+            self._library_children = False
+        if self._received is not None:
+            signum, self._received = self._received, None
+            raise Interrupted(signum)
+
+    def _forward_to_library_children(self, signum: int) -> None:
+        pids = descendants(os.getpid())
+        if self._received is not None:  # a second signal: the user insists
+            _signal_all(pids, signal.SIGKILL)
+            return
+        self._received = signum
+        self.console.warn(
+            f"received {signal.Signals(signum).name}: forwarded to {len(pids)} running "
+            f"command(s) (the builds); waiting up to {self.grace_seconds:g}s for them to stop"
+        )
+        _signal_all(pids, signum)
+        timer = threading.Timer(self.grace_seconds, self._kill_descendants)
+        timer.daemon = True
+        timer.start()
+
+    def _kill_descendants(self) -> None:
+        left = descendants(os.getpid())
+        if left:
+            self.console.warn(f"killing {len(left)} command(s) that did not stop in time")
+        _signal_all(left, signal.SIGKILL)
+
     @staticmethod
     def _kill_if_running(child: subprocess.Popen[str]) -> None:
         if child.poll() is None:
@@ -150,16 +199,32 @@ class Runner:
 
     # -- running -----------------------------------------------------------------------------
     def announce(self, step: Step) -> bool:
-        """Record and print a step; False in a dry run. Steps run by a library
-        (python-on-whales) are announced here, then run by it."""
+        """Record and print a step; False when it must not run (a dry run). Steps run by a
+        library (python-on-whales) are announced here, then run by it."""
         for secret in step.secrets:
             self.masker.add(secret)
         self.history.append(step)
         shown = step.display(self.masker)
-        if self.dry_run:
+        if self.dry_run and (step.changes or self._planned_change):
+            self._planned_change = True
             self.console.info(f"[dry-run] {step.purpose}: {shown}")
             return False
         self.console.step(f"{step.purpose}: {shown}")
+        return True
+
+    @property
+    def real_state(self) -> bool:
+        """Whether questions asked now see the state the plan describes (no change planned)."""
+        return not self._planned_change
+
+    def write_file(self, path: Path, text: str, purpose: str) -> bool:
+        """Write a file the way a step runs: printed, not written, in a dry run."""
+        if not self.announce(Step(("write", str(path)), purpose)):
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)  # atomic: a reader never sees half a file
         return True
 
     def run(self, step: Step, *, check: bool = True) -> Result:
@@ -170,6 +235,15 @@ class Runner:
         if self._received is not None:
             signum, self._received = self._received, None
             raise Interrupted(signum)
+        if self.dry_run and not result.ok:
+            # A question the target could not answer (unreachable, no access): the dry run
+            # says so and plans on without the answer; a real run fails here.
+            said = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no answer"]
+            self.console.warn(
+                f"[dry-run] could not ask ({step.purpose}, exit {result.returncode}): "
+                f"{self.masker.mask(said[0])}; planning on without the answer"
+            )
+            return Result(step, result.returncode, "", result.stderr, ran=False)
         if check and not result.ok:
             # Both streams: tools like helm lint put the details on stdout, a summary on stderr.
             combined = f"{result.stdout}\n{result.stderr}".strip()
@@ -236,3 +310,30 @@ class Runner:
             self.console.output_line(line)
         child.wait()
         return Result(step, child.returncode, "".join(lines), "", ran=True)
+
+
+def descendants(root: int) -> list[int]:
+    """Every live process below *root*, children first (Linux ``/proc``; [] elsewhere)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = entry.read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after it.
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found: list[int] = []
+    queue = list(parents.get(root, []))
+    while queue:
+        pid = queue.pop(0)
+        found.append(pid)
+        queue.extend(parents.get(pid, []))
+    return found
+
+
+def _signal_all(pids: Iterable[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)

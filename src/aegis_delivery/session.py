@@ -1,8 +1,11 @@
 """The frame every Invoke task runs in: settings, console, runner and the exit-code contract.
 
-A task body is ``with task_session(dry_run=..., json_output=...) as session: ...``. Whatever
-the body raises is turned into one masked error line and the contract's exit code; the
-runner's cleanups (temporary kubeconfigs, lock releases) run on every path.
+A task body is ``with task_session(c, dry_run=..., json_output=...) as session: ...``. Invoke's
+own ``--dry`` (``c.config.run.dry``) and the task's ``--dry-run`` mean the same: both make the
+runner's dry run. Whatever the body raises is turned into one masked error line and the
+contract's exit code; with ``--json`` also into one JSON document on stdout (status, error,
+exit code, what completed), and with ``--summary`` into a Markdown summary. The runner's
+cleanups (temporary kubeconfigs, lock releases) run on every path.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from invoke.exceptions import Exit
 
@@ -38,8 +42,16 @@ class TaskSession:
         return self._config
 
 
+def invoke_dry(context: object) -> bool:
+    """Invoke's core ``--dry`` flag, as the task's Context carries it."""
+    config = getattr(context, "config", None)
+    run = getattr(config, "run", None)
+    return bool(getattr(run, "dry", False))
+
+
 @contextmanager
 def task_session(
+    context: object = None,
     *,
     dry_run: bool = False,
     json_output: bool = False,
@@ -52,12 +64,26 @@ def task_session(
     console = console or Console(masker, json_mode=json_output)
     if summary and os.environ.get("GITHUB_STEP_SUMMARY"):
         console.summary_file = Path(os.environ["GITHUB_STEP_SUMMARY"])
+    dry = dry_run or invoke_dry(context)
     try:
-        with Runner(console, masker, dry_run=dry_run) as runner:
+        with Runner(console, masker, dry_run=dry) as runner:
             yield TaskSession(console, runner, masker, config_path)
     except AegisError as error:
-        console.error(error.message)
-        raise Exit(code=int(error.exit_code)) from None
+        fail(console, error.message, error.exit_code, error.details)
     except KeyboardInterrupt:
-        console.error("interrupted")
-        raise Exit(code=int(ExitCode.INTERRUPTED_SIGINT)) from None
+        fail(console, "interrupted", ExitCode.INTERRUPTED_SIGINT, {})
+
+
+def fail(console: Console, message: str, code: ExitCode, details: dict[str, object]) -> NoReturn:
+    """One error line; with --json one failure document; with --summary a failure summary."""
+    console.error(message)
+    document: dict[str, object] = {
+        "status": "failed",
+        "error": message,
+        "exit_code": int(code),
+        **details,
+    }
+    console.summarize_failure(message, int(code))
+    if console.json_mode and not console.emitted:
+        console.emit_json(document)
+    raise Exit(code=int(code)) from None

@@ -8,13 +8,15 @@ from collections.abc import Iterable
 from aegis_delivery.errors import InputError
 
 # Docker's tag grammar: https://docs.docker.com/reference/cli/docker/image/tag/
-_DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_REVISION = re.compile(r"[1-9][0-9]{0,8}")
 PLATFORM_PATTERN = re.compile(r"^linux/(amd64|arm64|arm/v7|arm/v6|ppc64le|s390x|386|riscv64)$")
 
 
 def docker_tag(value: str, *, what: str = "tag") -> str:
     """A valid Docker image tag, or an error that states the grammar."""
-    if not _DOCKER_TAG.match(value):
+    if not isinstance(value, str) or not _DOCKER_TAG.fullmatch(value):
         raise InputError(
             f"invalid {what} {value!r}: a Docker tag is 1 to 128 characters of letters, digits, "
             "'_', '.' and '-', and does not start with '.' or '-'"
@@ -24,10 +26,27 @@ def docker_tag(value: str, *, what: str = "tag") -> str:
 
 def positive_revision(value: str | int) -> int:
     """A Helm revision number: a positive integer (``--revision 3``)."""
-    text = str(value).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise InputError(f"invalid revision {value!r}: expected a positive integer like 3")
+    text = str(value).strip(" ")
+    if not _REVISION.fullmatch(text):
+        raise InputError(
+            f"invalid revision {value!r}: expected a positive whole number in ASCII digits, like 3"
+        )
     return int(text)
+
+
+def image_digest(value: str, *, what: str = "digest") -> str:
+    """An image digest as registries serve it: ``sha256:`` and 64 lower-case hex digits."""
+    if not isinstance(value, str) or not _DIGEST.fullmatch(value):
+        raise InputError(f"invalid {what} {value!r}: expected sha256: followed by 64 hex digits")
+    return value
+
+
+def one_line(value: str, *, what: str, hint: str) -> str:
+    """A required single line of printable text (a reason): recorded in helm descriptions."""
+    text = non_empty(value, what=what, hint=hint)
+    if any(not character.isprintable() for character in text) or len(text) > 200:
+        raise InputError(f"{what} must be one line of at most 200 printable characters: {hint}")
+    return text
 
 
 def choice(value: str, allowed: Iterable[str], *, what: str) -> str:

@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery import publishing, registry, scanning
+from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.config import DeliveryConfig, load_config
-from aegis_delivery.context import BuildContext
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
+from aegis_delivery.release import publish, registry, scan_gate
+from aegis_delivery.release.context import BuildContext
+from aegis_delivery.release.record import read_record
 from aegis_delivery.runner import Runner
+from aegis_delivery.verification import check_pods, parse_pods
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.docker_support import (
     CA_BUNDLE,
@@ -33,6 +36,7 @@ from tests.docker_support import (
     require_engine,
     run_container,
 )
+from tests.fake_runner import ScriptedRunner
 from tests.services import require
 
 pytestmark = pytest.mark.docker
@@ -59,7 +63,7 @@ def config_for(
         config,
         registry=server.host,
         scan=replace(config.scan, vulnerabilities=vulnerabilities),
-        build=replace(config.build, digests_file=tmp_path / "digests.json", retry_base_seconds=0.2),
+        build=replace(config.build, release_file=tmp_path / "release.json", retry_base_seconds=0.2),
     )
 
 
@@ -79,8 +83,8 @@ def context(tag_suffix: str) -> BuildContext:
 
 def plan(
     config: DeliveryConfig, server: LocalRegistry, tag: str, apps: list[str]
-) -> publishing.ImagePlan:
-    return publishing.plan_images(
+) -> publish.ImagePlan:
+    return publish.plan_images(
         config, apps=apps, tag=tag, build_args=BASES, environ=environment(server),
         context=context("main"),
     )  # fmt: skip
@@ -91,35 +95,79 @@ def console() -> RecordingConsole:
     return RecordingConsole(Masker([LocalRegistry.PASSWORD]))
 
 
-def test_both_apps_are_pushed_and_resolve_to_the_recorded_digests(
+def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
 ) -> None:
-    config = config_for(local_registry, tmp_path)
-    tag = f"t-{uuid.uuid4().hex[:8]}"
-    image_plan = plan(config, local_registry, tag, [])
+    """push of v1.2.N -> release record -> values -> deploy dry-run -> verify on pod JSON."""
+    config = replace(
+        config_for(local_registry, tmp_path),
+        release_aliases=("{major}.{minor}.{patch}",),
+        chart=tmp_path / "chart",
+    )
+    version = f"v1.2.{uuid.uuid4().int % 100_000}"
+    released = BuildContext(
+        "local", "push", f"refs/tags/{version}", SHA, "aegistrader/aegistrader", "t"
+    )
+    image_plan = publish.plan_images(
+        config, build_args=BASES, environ=environment(local_registry), context=released
+    )
+    assert image_plan.tag == version and "latest" not in image_plan.decision.tags
     with Runner(console, console.masker) as runner:
-        pushed, reports = publishing.push(
+        record = publish.release(
             runner, config, image_plan, force=False, environ=environment(local_registry)
         )
-    assert {image.app for image in pushed} == {"monitor-api", "monitor-ui"}
-    assert all(report.passed for report in reports)
     assert "VULNERABILITY SCANNING IS OFF" in console.text
-    recorded = json.loads(config.build.digests_file.read_text())
-    assert recorded["tag"] == tag
-    for image in pushed:
-        entry = recorded["images"][image.app]
-        reference = f"{local_registry.host}/aegistrader/aegistrader/{image.app}:{tag}"
-        inspected = docker(
-            "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"
-        )
-        assert json.loads(inspected.stdout)["digest"] == entry["digest"] == image.digest
     assert LocalRegistry.PASSWORD not in console.text
+    written = read_record(config.build.release_file)
+    assert written == record and written.tag == version
+    assert written.tags == (version, version.removeprefix("v"))  # the alias, never latest
+    for app, image in written.images.items():
+        for reference in image.tags:
+            inspected = docker(
+                "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"
+            )
+            assert json.loads(inspected.stdout)["digest"] == image.digest, (app, reference)
+    # values: the release's own tag and every digest, pinned.
+    (tmp_path / "chart").mkdir()
+    with Runner(console, console.masker) as runner:
+        path, tag, pinned = deploy_flow.values_for(runner, config, "staging", None)
+    values = path.read_text()
+    assert tag == version and pinned == 2 and f"imageTag: {version}" in values
+    assert all(str(image.digest) in values for image in written.images.values())
+    # deploy, dry run: the upgrade it would run carries the recorded release.
+    with ScriptedRunner(console, console.masker, dry_run=True) as scripted:
+        scripted.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+        scripted.answer("config", "current-context", reply=(0, "aegis-staging\n", ""))
+        scripted.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
+        scripted.answer("history", reply=(0, "[]", ""))
+        scripted.answer("imagetools", "inspect", reply=lambda step: (
+            0, json.dumps({"digest": step.argv[step.argv.index("inspect") + 1].split("@")[1]}), ""
+        ))  # fmt: skip
+        outcome = deploy_flow.deploy(
+            scripted, config, deploy_flow.DeployRequest("staging", yes=True), {}
+        )
+    assert outcome.tag == version and outcome.digests == written.digests()
+    assert f"--description=tag={version} sha={SHA[:7]}" in console.text
+    # verify: pods that run the recorded digests pass, a pod on another digest fails.
+    pods = {"items": [
+        {"metadata": {"name": f"aegis-{app}-1", "labels": {"app.kubernetes.io/name": app}},
+         "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"image": f"{image.repository}:{version}",
+                                           "imageID": f"{image.repository}@{image.digest}"}]}}
+        for app, image in written.images.items()
+    ]}  # fmt: skip
+    verdicts = parse_pods(json.dumps(pods))
+    assert check_pods(verdicts, written.digests()) == []
+    moved = {**written.digests(), "monitor-ui": "sha256:" + "0" * 64}
+    assert "expected sha256:000" in " ".join(check_pods(verdicts, moved))
     # Pulled back by digest, the API image runs and answers its health endpoint.
-    api = recorded["images"]["monitor-api"]["pinned"]
+    api = written.images["monitor-api"].pinned
     docker("image", "rm", "--force", *(r for p in image_plan.builds for r in p.tags), check=False)
     docker("pull", api)
     name = run_container(
-        f"aegis-pulled-{tag}", api, ("--read-only", "--tmpfs", "/tmp", "-p", "127.0.0.1::8000")
+        f"aegis-pulled-{version.replace('.', '-')}",
+        api,
+        ("--read-only", "--tmpfs", "/tmp", "-p", "127.0.0.1::8000"),
     )
     try:
         assert http_get(f"http://127.0.0.1:{published_port(name, 8000)}/healthz")[0] == 200
@@ -138,12 +186,12 @@ def test_a_wrong_password_fails_clearly_and_publishes_nothing(
         pytest.raises(AegisError, match=r"login to 127\.0\.0\.1:\d+ as aegis failed") as raised,
         Runner(console, console.masker) as runner,
     ):
-        publishing.push(
+        publish.release(
             runner, config, image_plan, force=False, environ=environment(local_registry, wrong)
         )
     assert "unauthorized" in raised.value.message.lower()
     assert wrong not in raised.value.message and wrong not in console.text
-    assert not config.build.digests_file.exists()
+    assert not config.build.release_file.exists()
 
 
 def test_a_registry_stopped_mid_run_is_retried_then_reported(
@@ -163,14 +211,14 @@ def test_a_registry_stopped_mid_run_is_retried_then_reported(
     monkeypatch.setattr(registry, "login", login_then_stop)
     try:
         with pytest.raises(CommandFailed) as raised, Runner(console, console.masker) as runner:
-            publishing.push(
+            publish.release(
                 runner, config, image_plan, force=False, environ=environment(local_registry)
             )
     finally:
         local_registry.start()
     assert "connection refused" in raised.value.message
     assert console.text.count("transient failure") == config.build.push_attempts - 1
-    assert not config.build.digests_file.exists()
+    assert not config.build.release_file.exists()
 
 
 def test_a_pull_request_is_not_published_without_force(
@@ -178,16 +226,16 @@ def test_a_pull_request_is_not_published_without_force(
 ) -> None:
     config = config_for(local_registry, tmp_path)
     pr = BuildContext("github", "pull_request", "refs/pull/3/merge", SHA, "o/r", "t", 3, SHA)
-    image_plan = publishing.plan_images(config, context=pr, environ={})
+    image_plan = publish.plan_images(config, context=pr, environ={})
     with pytest.raises(InputError, match="pass --force"), Runner(console, console.masker) as runner:
-        publishing.push(
+        publish.release(
             runner, config, image_plan, force=False, environ=environment(local_registry)
         )
     with (
         pytest.raises(InputError, match="set GITHUB_TOKEN"),
         Runner(console, console.masker) as runner,
     ):
-        publishing.push(runner, config, image_plan, force=True, environ={})
+        publish.release(runner, config, image_plan, force=True, environ={})
     assert runner.history == []  # refused before anything ran
 
 
@@ -215,30 +263,30 @@ def test_a_planted_private_key_fails_the_secret_scan(
     image_with_a_private_key: str,
 ) -> None:
     config = config_for(local_registry, tmp_path)
-    target = scanning.ScanTarget("image", image_with_a_private_key)
+    target = scan_gate.ScanTarget("image", image_with_a_private_key)
     with Runner(console, console.masker) as runner:
-        reports = scanning.scan(runner, config, [target], tmp_path / "scan", tmp_path / "sarif")
+        reports = scan_gate.scan(runner, config, [target], tmp_path / "scan", tmp_path / "sarif")
     assert [f.kind for f in reports[0].failing] == ["secret"]
     assert reports[0].failing[0].target.startswith("/app/deploy_key")
-    # The same report as SARIF for GitHub code scanning.
+    # The same report as SARIF for GitHub code scan_gate.
     (sarif,) = (tmp_path / "sarif").glob("*.sarif")
     document = json.loads(sarif.read_text())
     assert document["version"] == "2.1.0"
     assert any(result["ruleId"] == "private-key" for result in document["runs"][0]["results"])
     with pytest.raises(GateFailed, match="scan gate found problems"):
-        scanning.raise_on_findings(reports)
+        scan_gate.raise_on_findings(reports)
 
 
 def test_vulnerability_scanning_without_a_database_fails_closed(
     local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
 ) -> None:
     config = config_for(local_registry, tmp_path, vulnerabilities=True)
-    target = scanning.ScanTarget("image", LOCAL_BASES["monitor-api"])
+    target = scan_gate.ScanTarget("image", LOCAL_BASES["monitor-api"])
     with (
         pytest.raises(ToolUnavailable, match="trivy could not scan"),
         Runner(console, console.masker) as runner,
     ):
-        scanning.scan(runner, config, [target], tmp_path / "scan")
+        scan_gate.scan(runner, config, [target], tmp_path / "scan")
 
 
 def test_a_stopped_engine_is_unavailable_before_anything_builds(
@@ -254,5 +302,5 @@ def test_a_stopped_engine_is_unavailable_before_anything_builds(
         pytest.raises(ToolUnavailable, match="Docker engine is not running"),
         Runner(console, console.masker) as runner,
     ):
-        publishing.build(runner, image_plan)
+        publish.build(runner, image_plan)
     assert not (tmp_path / "digests.json").exists()

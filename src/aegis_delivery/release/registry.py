@@ -10,11 +10,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.retry import with_retries
 from aegis_delivery.runner import Runner, Step
+from aegis_delivery.validation import image_digest
 
 PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
@@ -63,15 +63,15 @@ def login(runner: Runner, credentials: Credentials) -> None:
         )
 
 
-def _retrying(runner: Runner, step: Step, attempts: int, base_seconds: float) -> str:
-    """Run a registry step with retries on transient failures; return its stdout."""
+def _retrying(runner: Runner, step: Step, attempts: int, base_seconds: float) -> str | None:
+    """Run a registry step with retries on transient failures; its stdout, None if not run."""
 
-    def attempt() -> str:
+    def attempt() -> str | None:
         result = runner.run(step, check=False)
         if result.ran and not result.ok:
             said = runner.masker.mask((result.stderr or result.stdout).strip())
             raise CommandFailed(step.display(runner.masker), result.returncode, said)
-        return result.stdout
+        return result.stdout if result.ran else None
 
     def on_retry(number: int, delay: float, message: str) -> None:
         last = message.strip().splitlines()[-1] if message.strip() else message
@@ -92,12 +92,12 @@ def push(runner: Runner, reference: str, attempts: int, base_seconds: float) -> 
     """``docker push``; returns the digest the registry acknowledged (None in a dry run)."""
     step = Step(("docker", "push", reference), f"push {reference}", capture=True)
     output = _retrying(runner, step, attempts, base_seconds)
-    if not runner.dry_run:
-        found = PUSHED_DIGEST.search(output)
-        if found is None:
-            raise CommandFailed(f"docker push {reference}", 0, "the push reported no digest")
-        return found.group(1)
-    return None
+    if output is None:
+        return None
+    found = PUSHED_DIGEST.search(output)
+    if found is None:
+        raise CommandFailed(f"docker push {reference}", 0, "the push reported no digest")
+    return found.group(1)
 
 
 def publish_from_digest(
@@ -117,46 +117,14 @@ def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: f
         ("docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"),
         f"resolve {reference}",
         capture=True,
+        changes=False,
     )
     output = _retrying(runner, step, attempts, base_seconds)
-    if runner.dry_run:
+    if output is None:
         return None
     try:
         digest = json.loads(output)["digest"]
-    except (ValueError, KeyError, TypeError):
+        return image_digest(digest, what=f"digest of {reference}")
+    except (ValueError, KeyError, TypeError, InputError):
         answer = f"unexpected answer: {output[:200]}"
         raise CommandFailed(step.display(runner.masker), 0, answer) from None
-    return str(digest)
-
-
-@dataclass(frozen=True)
-class PushedImage:
-    app: str
-    repository: str
-    digest: str
-    tags: tuple[str, ...]
-
-    @property
-    def pinned(self) -> str:
-        return f"{self.repository}@{self.digest}"
-
-
-def write_digests(path: Path, tag: str, images: Sequence[PushedImage]) -> dict[str, object]:
-    """The file deploy pins from; written only after every tag was verified."""
-    document: dict[str, object] = {
-        "tag": tag,
-        "images": {
-            image.app: {
-                "repository": image.repository,
-                "digest": image.digest,
-                "pinned": image.pinned,
-                "tags": list(image.tags),
-            }
-            for image in images
-        },
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return document

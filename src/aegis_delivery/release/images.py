@@ -19,10 +19,10 @@ from typing import Any, cast
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.console import Console
-from aegis_delivery.context import BuildContext
 from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
+from aegis_delivery.release.context import BuildContext
+from aegis_delivery.release.tags import SEMVER, TagDecision, image_repository
 from aegis_delivery.runner import Runner, Step
-from aegis_delivery.tags import SEMVER, TagDecision, image_repository
 
 BUILDX_HINT = (
     "the docker buildx plugin is missing: install docker-buildx "
@@ -125,11 +125,11 @@ class BuildOptions:
 
 
 def version_of(decision: TagDecision, context: BuildContext) -> str:
-    """The semantic version on a release tag; otherwise the most specific tag."""
+    """The semantic version on a release tag (the OCI version label); otherwise its own tag."""
     tag = context.git_tag
     if tag and SEMVER.match(tag):
         return tag.removeprefix("v")
-    return next((t for t in decision.tags if t != "latest"), decision.tags[0])
+    return decision.primary
 
 
 def plan_builds(
@@ -164,7 +164,7 @@ def plan_builds(
                 build_args={
                     "VERSION": version,
                     "REVISION": context.source_sha,
-                    "IMAGE_TAG": version if context.git_tag else decision.tags[-1],
+                    "IMAGE_TAG": decision.primary,
                     "CREATED": options.created,
                     "SOURCE": f"https://github.com/{repository}",
                     **options.extra_build_args.get("*", {}),
@@ -254,7 +254,7 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
     lock = threading.Lock()
     for request in requests:
         request.metadata_file.parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=len(requests) or 1) as pool:
+    with runner.library_children(), ThreadPoolExecutor(max_workers=len(requests) or 1) as pool:
         futures = [
             pool.submit(
                 _build_one,

@@ -1,13 +1,19 @@
 """The image-tag rules: which tags a context gets, and whether they may be published.
 
+The first tag is the release's own tag: the one recorded, deployed and verified. This is the
+only place that decides it (``TagDecision.primary``).
+
 | context | tags | published |
 |---|---|---|
-| push to the default branch | ``latest``, ``main-{sha7}`` | yes |
+| push to the default branch | ``main-{sha7}``, ``latest`` (always the newest main build) | yes |
 | pull request N | ``pr-N-{sha7}`` (the head commit, not the merge commit) | no |
-| tag ``v1.2.3`` | ``1.2.3``, ``latest`` | yes |
-| tag ``v1.2.3-rc.1`` (pre-release) | ``1.2.3-rc.1`` (never ``latest``) | yes |
+| tag ``v1.2.3`` | ``v1.2.3`` as pushed, plus ``[tool.aegis] release_aliases`` (``1.2``) | yes |
+| tag ``v1.2.3-rc.1`` (pre-release) | ``v1.2.3-rc.1`` only | yes |
+| build metadata ``v1.2.3+build.5`` | ``v1.2.3_build.5`` (``+`` is not allowed in a tag) | yes |
 | another branch, a non-semver tag | ``{name}-{sha7}``, to build only | no |
 | ``--tag NAME`` | ``NAME`` | yes |
+
+``latest`` belongs to the default branch: a release tag never moves it.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aegis_delivery.context import BuildContext
+from aegis_delivery.release.context import BuildContext
 from aegis_delivery.validation import docker_tag
 
 # semver.org's grammar, with an optional leading "v" as release tags are usually written.
@@ -29,6 +35,11 @@ SEMVER = re.compile(
 LATEST = "latest"
 
 
+# Placeholders a release alias may use: ``{major}.{minor}`` turns v1.2.3 into 1.2.
+ALIAS_FIELDS = ("major", "minor", "patch")
+_ALIAS = re.compile(r"^(?:[A-Za-z0-9_.-]|\{(?:major|minor|patch)\})+$")
+
+
 @dataclass(frozen=True)
 class TagDecision:
     """The tags for one context, whether they are published, and why."""
@@ -36,6 +47,32 @@ class TagDecision:
     tags: tuple[str, ...]
     publish: bool
     reason: str
+
+    @property
+    def primary(self) -> str:
+        """The release's own tag: recorded, deployed and verified (never ``latest``)."""
+        return self.tags[0]
+
+
+def check_alias(template: str) -> str:
+    """A release alias template such as ``{major}.{minor}``; ``latest`` is main's, never one."""
+    if not _ALIAS.match(template) or template == LATEST:
+        raise ValueError(
+            f"{template!r} is not a release alias: expected a tag template built from "
+            "{major}, {minor}, {patch} and tag characters, e.g. '{major}.{minor}' (never 'latest')"
+        )
+    return template
+
+
+def release_aliases(version: re.Match[str], templates: Sequence[str]) -> tuple[str, ...]:
+    """The configured aliases of a final release, in order, without repeats."""
+    major, minor, patch = version.group("core").split(".")
+    found: list[str] = []
+    for template in templates:
+        alias = template.format(major=major, minor=minor, patch=patch)
+        if alias not in found:
+            found.append(alias)
+    return tuple(found)
 
 
 def short_sha(sha: str) -> str:
@@ -49,7 +86,10 @@ def slug(name: str) -> str:
 
 
 def decide(
-    context: BuildContext, default_branch: str, explicit_tag: str | None = None
+    context: BuildContext,
+    default_branch: str,
+    explicit_tag: str | None = None,
+    aliases: Sequence[str] = (),
 ) -> TagDecision:
     """Apply the tag rules; every tag is checked against Docker's grammar before returning."""
     sha7 = short_sha(context.source_sha)
@@ -63,16 +103,19 @@ def decide(
         )
     elif context.branch == default_branch:
         decision = TagDecision(
-            (LATEST, f"{slug(default_branch)}-{sha7}"), True, f"push to {default_branch}"
+            (f"{slug(default_branch)}-{sha7}", LATEST), True, f"push to {default_branch}"
         )
     elif context.git_tag is not None and (version := SEMVER.match(context.git_tag)):
-        semantic = context.git_tag.removeprefix("v").replace("+", "_")
+        as_pushed = context.git_tag.replace("+", "_")
         if version.group("pre"):
             decision = TagDecision(
-                (semantic,), True, f"pre-release {context.git_tag}: does not move {LATEST!r}"
+                (as_pushed,), True, f"pre-release {context.git_tag}: its own tag only"
             )
         else:
-            decision = TagDecision((semantic, LATEST), True, f"release {context.git_tag}")
+            extra = tuple(a for a in release_aliases(version, aliases) if a != as_pushed)
+            decision = TagDecision(
+                (as_pushed, *extra), True, f"release {context.git_tag} (never moves {LATEST!r})"
+            )
     else:
         name = context.git_tag or context.branch or "detached"
         decision = TagDecision(

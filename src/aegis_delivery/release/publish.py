@@ -1,4 +1,4 @@
-"""The image tasks' flow: tags -> build -> scan -> login -> publish -> verify digests.
+"""The image tasks' flow: tags -> build -> scan -> login -> publish -> verify -> release record.
 
 No public tag ever points at an unscanned image: a single-platform image is built and loaded,
 scanned locally, then pushed; a multi-platform one is pushed by digest without tags, scanned
@@ -14,13 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aegis_delivery import images, registry, scanning
+from aegis_delivery.ci import on_github_actions
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.context import BuildContext, detect
 from aegis_delivery.errors import CommandFailed, InputError
+from aegis_delivery.release import images, registry, scan_gate
+from aegis_delivery.release.context import BuildContext, detect
+from aegis_delivery.release.record import ReleaseImage, ReleaseRecord, ScanVerdict, Source
+from aegis_delivery.release.tags import TagDecision, decide, image_references
+from aegis_delivery.release.trivy import ScanReport
 from aegis_delivery.runner import Runner
-from aegis_delivery.scan import ScanReport
-from aegis_delivery.tags import TagDecision, decide, image_references
 from aegis_delivery.validation import choice, platforms
 
 WORK_DIRECTORY = ".aegis"
@@ -36,8 +38,14 @@ class ImagePlan:
     references: Mapping[str, tuple[str, ...]]
     builds: tuple[images.BuildRequest, ...]
 
+    @property
+    def tag(self) -> str:
+        """The release's own tag (the tag module's rule)."""
+        return self.decision.primary
+
     def document(self) -> dict[str, object]:
         return {
+            "tag": self.tag,
             "tags": list(self.decision.tags),
             "publish": self.decision.publish,
             "reason": self.decision.reason,
@@ -62,6 +70,10 @@ def commit_time(root: Path, sha: str) -> str:
     )
     if result.returncode == 0 and result.stdout.strip():
         return result.stdout.strip()
+    return now()
+
+
+def now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
@@ -81,7 +93,7 @@ def plan_images(
     chosen = tuple(choice(app, config.apps, what="app") for app in apps) or tuple(config.apps)
     chosen_platforms = platforms(platform) if platform else None
     context = context or detect(config.root, env)
-    decision = decide(context, config.default_branch, tag)
+    decision = decide(context, config.default_branch, tag, config.release_aliases)
     repository = repository_of(config, context)
     references = image_references(config.registry, repository, chosen, decision.tags)
     options = images.BuildOptions(
@@ -89,7 +101,7 @@ def plan_images(
         platforms=chosen_platforms,
         ca_bundle=images.resolve_ca_bundle(ca_bundle, env, config.build.ca_bundle_env),
         cache=config.build.cache,
-        ci=env.get("CI", "").lower() == "true" and env.get("GITHUB_ACTIONS") == "true",
+        ci=on_github_actions(env),
         created=commit_time(config.root, context.source_sha),
         output_directory=config.root / WORK_DIRECTORY,
         extra_build_args=images.parse_build_args(build_args, tuple(config.apps)),
@@ -106,7 +118,7 @@ def build(runner: Runner, plan: ImagePlan) -> list[images.BuildOutcome]:
 
 def scan_targets(
     plan: ImagePlan, outcomes: Sequence[images.BuildOutcome]
-) -> list[scanning.ScanTarget]:
+) -> list[scan_gate.ScanTarget]:
     """Loaded images by tag; multi-platform ones by the digest just pushed; plus the Dockerfiles."""
     digests = {outcome.app: outcome.digest for outcome in outcomes}
     targets = []
@@ -115,13 +127,74 @@ def scan_targets(
             name = f"{request.repository}@{digests.get(request.app) or '<digest>'}"
         else:
             name = request.tags[0]
-        targets.append(scanning.ScanTarget("image", name))
+        targets.append(scan_gate.ScanTarget("image", name))
     for request in plan.builds:
-        targets.append(scanning.ScanTarget("config", str(request.dockerfile)))
+        targets.append(scan_gate.ScanTarget("config", str(request.dockerfile)))
     return targets
 
 
-def push(
+def scan(
+    runner: Runner,
+    config: DeliveryConfig,
+    plan: ImagePlan,
+    outcomes: Sequence[images.BuildOutcome],
+    sarif_directory: Path | None = None,
+) -> list[ScanReport]:
+    """The scan gate over what was built: reports, then exit 3 on findings."""
+    reports = scan_gate.scan(
+        runner,
+        config,
+        scan_targets(plan, outcomes),
+        config.root / WORK_DIRECTORY / "scan",
+        sarif_directory,
+    )
+    scan_gate.raise_on_findings(reports)
+    return reports
+
+
+def build_and_scan(
+    runner: Runner,
+    config: DeliveryConfig,
+    plan: ImagePlan,
+    *,
+    build: bool,
+    sarif: Path | None = None,
+) -> list[ScanReport]:
+    """`invoke scan`: scan what was built before (or build it now) and apply the gate."""
+    outcomes = images.build_all(plan.builds, runner) if build else []
+    return scan(runner, config, plan, outcomes, sarif)
+
+
+def _published_digest(
+    runner: Runner, config: DeliveryConfig, request: images.BuildRequest, built: str | None
+) -> str | None:
+    """Publish one app's tags; the digest every tag now serves (None when nothing ran)."""
+    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
+    acknowledged: set[str] = set()
+    if request.push_by_digest:
+        source = f"{request.repository}@{built or '<digest>'}"
+        registry.publish_from_digest(runner, source, request.tags, attempts, base)
+        acknowledged |= {built} if built else set()
+    else:
+        for reference in request.tags:
+            digest = registry.push(runner, reference, attempts, base)
+            acknowledged |= {digest} if digest else set()
+    if len(acknowledged) > 1:
+        raise CommandFailed(f"push of {request.app}", 1, f"inconsistent digests {acknowledged}")
+    expected = next(iter(acknowledged), None)
+    for reference in request.tags:
+        served = registry.remote_digest(runner, reference, attempts, base)
+        if served is not None and served != expected:
+            raise CommandFailed(
+                f"verify {reference}",
+                1,
+                f"the registry serves {served} but {expected} was just pushed: "
+                "the tag was moved by a concurrent push",
+            )
+    return expected
+
+
+def release(
     runner: Runner,
     config: DeliveryConfig,
     plan: ImagePlan,
@@ -129,8 +202,13 @@ def push(
     force: bool,
     environ: Mapping[str, str] | None = None,
     sarif_directory: Path | None = None,
-) -> tuple[list[registry.PushedImage], list[ScanReport]]:
-    """Build, scan, publish, verify; returns what was pushed. Refusals happen before any work."""
+    reason: str | None = None,
+) -> ReleaseRecord:
+    """Build, scan, publish, verify, then write the release record once, atomically.
+
+    Refusals (nothing to publish, no credentials) happen before any work. In a dry run the
+    record is the plan (no digests) and is printed, not written.
+    """
     env = os.environ if environ is None else environ
     if not plan.decision.publish and not force:
         raise InputError(
@@ -139,52 +217,37 @@ def push(
         )
     credentials = registry.credentials(config.registry, env)
     runner.masker.add(credentials.password)
-    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
     multi_platform = any(request.push_by_digest for request in plan.builds)
     if multi_platform:  # pushing by digest needs the login before the build
         registry.login(runner, credentials)
     outcomes = build(runner, plan)
-    reports = scanning.scan(
-        runner,
-        config,
-        scan_targets(plan, outcomes),
-        config.root / WORK_DIRECTORY / "scan",
-        sarif_directory,
-    )
-    scanning.raise_on_findings(reports)
+    scan(runner, config, plan, outcomes, sarif_directory)
     if not multi_platform:
         registry.login(runner, credentials)
-    digests = {outcome.app: outcome.digest for outcome in outcomes}
-    pushed: list[registry.PushedImage] = []
-    for request in plan.builds:
-        acknowledged: set[str] = set()
-        if request.push_by_digest:
-            source = f"{request.repository}@{digests.get(request.app) or '<digest>'}"
-            registry.publish_from_digest(runner, source, request.tags, attempts, base)
-            if digests.get(request.app):
-                acknowledged.add(str(digests[request.app]))
-        else:
-            for reference in request.tags:
-                digest = registry.push(runner, reference, attempts, base)
-                if digest:
-                    acknowledged.add(digest)
-        if runner.dry_run:
-            for reference in request.tags:
-                registry.remote_digest(runner, reference, attempts, base)
-            continue
-        if len(acknowledged) != 1:
-            raise CommandFailed(f"push of {request.app}", 1, f"inconsistent digests {acknowledged}")
-        expected = acknowledged.pop()
-        for reference in request.tags:
-            served = registry.remote_digest(runner, reference, attempts, base)
-            if served != expected:
-                raise CommandFailed(
-                    f"verify {reference}",
-                    1,
-                    f"the registry serves {served} but {expected} was just pushed: "
-                    "the tag was moved by a concurrent push",
-                )
-        pushed.append(registry.PushedImage(request.app, request.repository, expected, request.tags))
-    if pushed:
-        registry.write_digests(config.build.digests_file, plan.decision.tags[-1], pushed)
-    return pushed, reports
+    built = {outcome.app: outcome.digest for outcome in outcomes}
+    published = {
+        request.app: ReleaseImage(
+            repository=request.repository,
+            digest=_published_digest(runner, config, request, built.get(request.app)),
+            platforms=request.platforms,
+            tags=request.tags,
+            scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
+        )
+        for request in plan.builds
+    }
+    record = ReleaseRecord(
+        tag=plan.tag,
+        tags=plan.decision.tags,
+        source=Source(
+            sha=plan.context.source_sha.lower(),
+            ref=plan.context.ref,
+            event=plan.context.event,
+            repository=plan.repository,
+        ),
+        actor=plan.context.actor,
+        created=now(),
+        reason=reason,
+        images=published,
+    )
+    runner.write_file(config.build.release_file, record.text(), "record the release")
+    return record

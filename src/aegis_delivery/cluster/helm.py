@@ -56,7 +56,7 @@ class Target:
         return cls(release, environment.namespace, environment.kube_context)
 
     def helm_flags(self) -> tuple[str, ...]:
-        return ("--namespace", self.namespace, "--kube-context", self.kube_context)
+        return (f"--namespace={self.namespace}", f"--kube-context={self.kube_context}")
 
 
 def upgrade_argv(
@@ -64,11 +64,11 @@ def upgrade_argv(
     target: Target,
     chart: Path,
     values: Sequence[Path],
-    tag: str,
     environment: EnvironmentConfig,
     description: str,
     create_namespace: bool,
 ) -> tuple[str, ...]:
+    """The tag and digests travel in the values file only; free text uses ``--flag=value``."""
     argv = [
         str(helm.path),
         "upgrade",
@@ -78,19 +78,21 @@ def upgrade_argv(
         *target.helm_flags(),
     ]
     for file in values:
-        argv += ["--values", str(file)]
-    argv += ["--set", f"global.imageTag={tag}", "--timeout", environment.timeout.text]
+        argv.append(f"--values={file}")
+    argv += ["--timeout", environment.timeout.text]
     argv += [*helm.wait, helm.rollback_on_failure, "--history-max", str(environment.history_max)]
-    argv += ["--description", description]
+    argv.append(f"--description={description}")
     if create_namespace:
         argv.append("--create-namespace")
+    argv += environment.helm_args
     return tuple(argv)
 
 
 def rollback_argv(
     helm: Helm, target: Target, revision: int | None, environment: EnvironmentConfig
 ) -> tuple[str, ...]:
-    """Without a revision helm rolls back to the previous one."""
+    """To the revision chosen from the history; None (history unknown in a dry run): helm's
+    own choice, the previous revision."""
     chosen = (str(revision),) if revision is not None else ()
     return (
         str(helm.path), "rollback", target.release, *chosen, *target.helm_flags(),
@@ -139,17 +141,26 @@ def parse_history(raw: str) -> list[Revision]:
         items = json.loads(raw)
     except ValueError:
         raise AegisError(f"helm history answered something that is not JSON: {raw[:200]}") from None
-    return [
-        Revision(
-            int(item.get("revision", 0)),
-            str(item.get("status", "")),
-            str(item.get("chart", "")),
-            str(item.get("app_version", "")),
-            str(item.get("description", "")),
-            str(item.get("updated", "")),
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise AegisError(f"helm history answered JSON that is not a list: {raw[:200]}")
+    revisions = []
+    for item in items:
+        number = item.get("revision") if isinstance(item, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise AegisError(f"helm history answered an entry without a revision: {item!r:.200}")
+        revisions.append(
+            Revision(
+                number,
+                str(item.get("status", "")),
+                str(item.get("chart", "")),
+                str(item.get("app_version", "")),
+                str(item.get("description", "")),
+                str(item.get("updated", "")),
+            )
         )
-        for item in items or []
-    ]
+    return revisions
 
 
 def release_missing(stderr: str) -> bool:

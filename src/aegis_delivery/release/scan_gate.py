@@ -10,8 +10,7 @@ from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import GateFailed, ToolUnavailable
-from aegis_delivery.runner import Runner, Step
-from aegis_delivery.scan import (
+from aegis_delivery.release.trivy import (
     SEVERITIES,
     ScanPolicy,
     ScanReport,
@@ -23,6 +22,7 @@ from aegis_delivery.scan import (
     sarif_argv,
     summary_rows,
 )
+from aegis_delivery.runner import Runner, Step
 from aegis_delivery.tools import require
 
 VULNERABILITIES_OFF = (

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from aegis_delivery.cluster.helm import Target
 from aegis_delivery.errors import AegisError, InputError
-from aegis_delivery.helm import Target
 from aegis_delivery.runner import Runner
 
 LEASE_PREFIX = "aegis-deploy-"
@@ -82,7 +82,7 @@ def materialize_kubeconfig(runner: Runner, environ: Mapping[str, str]) -> dict[s
 
     runner.masker.add(encoded)
     text = decode_kubeconfig(encoded)
-    runner.masker.add(text)
+    runner.masker.add(text, lines=False)
     for secret in credential_values(yaml.safe_load(text)):
         runner.masker.add(secret)
     descriptor, name = tempfile.mkstemp(prefix="aegis-kubeconfig-", suffix=".yaml")
@@ -95,7 +95,7 @@ def materialize_kubeconfig(runner: Runner, environ: Mapping[str, str]) -> dict[s
 
 
 def kubectl_flags(target: Target) -> tuple[str, ...]:
-    return ("--context", target.kube_context, "--namespace", target.namespace)
+    return (f"--context={target.kube_context}", f"--namespace={target.namespace}")
 
 
 def current_context_argv(kubectl: Path) -> tuple[str, ...]:
@@ -103,7 +103,7 @@ def current_context_argv(kubectl: Path) -> tuple[str, ...]:
 
 
 def namespace_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
-    return (str(kubectl), "--context", target.kube_context, "get", "namespace", target.namespace,
+    return (str(kubectl), f"--context={target.kube_context}", "get", "namespace", target.namespace,
             "--output", "name")  # fmt: skip
 
 
@@ -121,14 +121,26 @@ def lease_name(release: str) -> str:
 
 
 def lease_manifest(
-    release: str, namespace: str, holder: str, duration_seconds: int, now: dt.datetime
+    release: str,
+    namespace: str,
+    holder: str,
+    duration_seconds: int,
+    now: dt.datetime,
+    resource_version: str | None = None,
 ) -> str:
+    """The Lease; with *resource_version* it replaces exactly that version or fails (409)."""
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    metadata: dict[str, object] = {
+        "name": lease_name(release),
+        "namespace": namespace,
+        "labels": {"app.kubernetes.io/managed-by": "aegis-delivery"},
+    }
+    if resource_version is not None:
+        metadata["resourceVersion"] = resource_version
     document = {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": {"name": lease_name(release), "namespace": namespace,
-                     "labels": {"app.kubernetes.io/managed-by": "aegis-delivery"}},
+        "metadata": metadata,
         "spec": {"holderIdentity": holder, "leaseDurationSeconds": duration_seconds,
                  "acquireTime": stamp, "renewTime": stamp},
     }  # fmt: skip
@@ -137,6 +149,11 @@ def lease_manifest(
 
 def lease_create_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
     return (str(kubectl), *kubectl_flags(target), "create", "--filename", "-", "--output", "name")
+
+
+def lease_replace_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    """Take over a stale lock: a PUT with the read resourceVersion, so only one waiter wins."""
+    return (str(kubectl), *kubectl_flags(target), "replace", "--filename", "-", "--output", "name")
 
 
 def lease_get_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
@@ -154,6 +171,7 @@ class LeaseState:
     holder: str
     renewed: dt.datetime
     duration_seconds: int
+    resource_version: str | None = None
 
     def stale(self, now: dt.datetime) -> bool:
         return now >= self.renewed + dt.timedelta(seconds=self.duration_seconds)
@@ -161,14 +179,21 @@ class LeaseState:
 
 def parse_lease(raw: str) -> LeaseState:
     try:
-        spec = json.loads(raw)["spec"]
+        document = json.loads(raw)
+        spec = document["spec"]
         renewed = dt.datetime.fromisoformat(
             str(spec.get("renewTime") or spec["acquireTime"]).replace("Z", "+00:00")
         )
+        if renewed.tzinfo is None:
+            renewed = renewed.replace(tzinfo=dt.UTC)
+        version = (document.get("metadata") or {}).get("resourceVersion")
         return LeaseState(
-            str(spec.get("holderIdentity", "unknown")), renewed, int(spec["leaseDurationSeconds"])
+            str(spec.get("holderIdentity", "unknown")),
+            renewed,
+            int(spec["leaseDurationSeconds"]),
+            str(version) if version is not None else None,
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise AegisError(f"cannot read the deploy lock Lease: {raw[:200]}") from None
 
 
@@ -201,3 +226,15 @@ def services_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
 def nats_ping_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
     return (str(kubectl), *kubectl_flags(target), "exec", "deployment/nats-box", "--",
             "nats", "server", "ping")  # fmt: skip
+
+
+ANNOTATION_PREFIX = "aegis-delivery"
+
+
+def annotate_release_argv(
+    kubectl: Path, target: Target, revision: int, values: Mapping[str, str]
+) -> tuple[str, ...]:
+    """Annotate helm's storage Secret of one revision (the default secret driver)."""
+    secret = f"secret/sh.helm.release.v1.{target.release}.v{revision}"
+    pairs = [f"{ANNOTATION_PREFIX}/{key}={value}" for key, value in sorted(values.items())]
+    return (str(kubectl), *kubectl_flags(target), "annotate", "--overwrite", secret, *pairs)

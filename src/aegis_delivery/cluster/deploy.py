@@ -1,0 +1,378 @@
+"""Deploy, rollback, verify and status: what changes an environment, in order, with guards.
+
+A deploy ships one release record (``invoke push`` wrote it; CI carries it as an artifact):
+
+    input checks -> kube access -> guards (context, namespace, no pending release) ->
+    images (emergency: build, scan, push, record; else the recorded digests must resolve) ->
+    values file -> lock (a Lease) -> ``helm upgrade --install`` -> unlock -> verify
+
+Every command is a step of the runner, so ``--dry-run`` (and Invoke's ``--dry``) prints this
+very sequence: questions before the first change run for real, every change is printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aegis_delivery.ci import in_ci
+from aegis_delivery.cluster import helm as helm_cli
+from aegis_delivery.cluster import kube
+from aegis_delivery.cluster.access import (
+    connect,
+    guard_context,
+    guard_namespace,
+    history,
+    known_history,
+    recover_pending,
+)
+from aegis_delivery.cluster.lock import DeployLock
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.errors import AegisError, CommandFailed
+from aegis_delivery.prompts import Prompter
+from aegis_delivery.release import publish, registry
+from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
+from aegis_delivery.release.tags import image_repository
+from aegis_delivery.runner import Runner
+from aegis_delivery.validation import docker_tag
+from aegis_delivery.verification import VerifyReport, diagnose, verify_cluster
+
+VALUES_FILE = "values.deployment.yaml"
+REASON_HINT = "an emergency deploy records why, e.g. --reason 'hotfix for INC-123'"
+
+
+def values_key(app: str) -> str:
+    """``monitor-api`` -> ``monitorApi``, the chart's key for the app."""
+    first, *rest = app.split("-")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def deployment_values(
+    config: DeliveryConfig, tag: str, record: ReleaseRecord | None
+) -> dict[str, object]:
+    """The values one deploy adds: the tag, and each app's repository and recorded digest."""
+    apps: dict[str, object] = {}
+    for app in config.apps:
+        released = record.images.get(app) if record is not None else None
+        image: dict[str, str] = {
+            "repository": (
+                released.repository
+                if released
+                else image_repository(config.registry, config.repository, app)
+            )
+        }
+        if released is not None and released.digest:
+            image["digest"] = released.digest
+        apps[values_key(app)] = {"image": image}
+    return {"global": {"imageTag": tag}, "apps": apps}
+
+
+def values_path(config: DeliveryConfig) -> Path:
+    return config.chart / VALUES_FILE
+
+
+def write_values(
+    runner: Runner, config: DeliveryConfig, tag: str, record: ReleaseRecord | None
+) -> Path:
+    """The values file for one deploy (printed, not written, in a dry run)."""
+    import yaml  # deferred: keeps `invoke --list` fast
+
+    header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
+    document = deployment_values(config, tag, record)
+    path = values_path(config)
+    runner.write_file(path, header + yaml.safe_dump(document, sort_keys=True), "write the values")
+    return path
+
+
+def values_for(
+    runner: Runner, config: DeliveryConfig, environment: str, tag: str | None
+) -> tuple[Path, str, int]:
+    """`invoke values`: from the release record, or for an explicit tag (pinned if recorded)."""
+    config.environment(environment)
+    chosen = docker_tag(tag, what="--tag") if tag is not None else None
+    record = (
+        read_optional(config.build.release_file)
+        if chosen
+        else read_record(config.build.release_file)
+    )
+    if record is not None and chosen is not None and record.tag != chosen:
+        runner.console.warn(f"the release record is for {record.tag!r}: {chosen!r} is not pinned")
+        record = None
+    final = chosen or (record.tag if record else "")
+    path = write_values(runner, config, final, record)
+    return path, final, len(record.digests()) if record else 0
+
+
+def deployer(environ: Mapping[str, str]) -> str:
+    """Who deploys: the GitHub actor in Actions, else the local user."""
+    import getpass
+
+    try:
+        local = getpass.getuser()
+    except (OSError, KeyError):  # no user name anywhere (a bare container)
+        local = "unknown"
+    return environ.get("GITHUB_ACTOR") or environ.get("USER") or local
+
+
+def description(tag: str, sha: str, actor: str, reason: str | None) -> str:
+    text = f"tag={tag} sha={sha[:7]} by={actor}"
+    return f"{text} reason={reason}" if reason else text
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    environment: str
+    tag: str | None = None  # the emergency path: build, scan and push this tag first
+    reason: str | None = None
+    yes: bool = False
+    create_namespace: bool = False
+    recover: bool = False
+    uninstall_stuck_install: bool = False
+
+
+@dataclass
+class DeployOutcome:
+    environment: str
+    tag: str
+    description: str
+    digests: Mapping[str, str]
+    revision: int | None = None
+    verify: VerifyReport | None = None
+    completed: list[str] = field(default_factory=list)
+
+    def document(self) -> dict[str, object]:
+        return {
+            "environment": self.environment,
+            "tag": self.tag,
+            "description": self.description,
+            "digests": dict(self.digests),
+            "revision": self.revision,
+            "verify": self.verify.checks if self.verify else [],
+            "completed": list(self.completed),
+        }
+
+
+def check_images(runner: Runner, config: DeliveryConfig, record: ReleaseRecord) -> None:
+    """Every recorded image must still be in the registry, by digest."""
+    for app, image in record.images.items():
+        try:
+            registry.remote_digest(
+                runner, image.pinned, config.build.push_attempts, config.build.retry_base_seconds
+            )
+        except CommandFailed as error:
+            raise AegisError(
+                f"{app}: {image.pinned} cannot be resolved in the registry "
+                f"({error.message.splitlines()[-1]}): push it again (`invoke push`)"
+            ) from None
+
+
+def deploy(
+    runner: Runner,
+    config: DeliveryConfig,
+    request: DeployRequest,
+    environ: Mapping[str, str],
+    *,
+    prompter: Prompter | None = None,
+    record: ReleaseRecord | None = None,
+    verify_after: bool = True,
+) -> DeployOutcome:
+    """Deploy the release record (or, with a tag, the emergency release built now)."""
+    config.environment(request.environment)  # input first: an unknown environment runs nothing
+    emergency = request.tag is not None
+    interactive = not (request.yes or in_ci(environ))
+    ask = prompter or Prompter(interactive=interactive)
+    plan = None
+    reason = request.reason
+    if emergency:
+        plan = publish.plan_images(config, tag=request.tag, environ=environ)
+        reason = ask.reason(reason, what="--reason", hint=REASON_HINT)
+    elif record is None:
+        record = read_record(config.build.release_file)
+    cluster = connect(runner, config, request.environment, environ)
+    tag = plan.tag if plan is not None else record.tag if record is not None else ""
+    sha = plan.context.source_sha if plan is not None else record.source.sha if record else ""
+    text = description(tag, sha, deployer(environ), reason)
+    outcome = DeployOutcome(request.environment, tag, text, {})
+    if emergency:
+        ask.confirm(
+            f"EMERGENCY DEPLOY of {tag!r} to {request.environment}",
+            [
+                f"kube context {cluster.target.kube_context}, namespace "
+                f"{cluster.target.namespace}, release {cluster.target.release}",
+                "built from the working tree, scanned and pushed now: the quality gates "
+                "are NOT run",
+                f"reason: {reason}",
+            ],
+            console=runner.console,
+        )
+    guard_context(runner, cluster)
+    guard_namespace(runner, cluster, request.create_namespace)
+    recover_pending(
+        runner, cluster, history(runner, cluster), request.recover, request.uninstall_stuck_install
+    )
+    outcome.completed.append("guards")
+    if plan is not None:
+        record = publish.release(runner, config, plan, force=True, environ=environ, reason=reason)
+        outcome.completed.append("publish")
+    elif record is not None:
+        check_images(runner, config, record)
+    outcome.digests = record.digests() if record else {}
+    values = write_values(runner, config, tag, record)
+    lock = DeployLock(runner, cluster)
+    lock.acquire()
+    upgrade = helm_cli.upgrade_argv(
+        cluster.helm,
+        cluster.target,
+        config.chart,
+        [values],
+        cluster.environment,
+        text,
+        request.create_namespace,
+    )
+    try:
+        runner.run(cluster.change(upgrade, f"deploy {tag} to {request.environment}"))
+    except CommandFailed:
+        runner.console.error("helm upgrade failed; what the cluster shows:")
+        diagnose(runner, cluster)
+        raise
+    finally:
+        lock.release()
+    outcome.completed.append("upgrade")
+    revisions = history(runner, cluster)
+    if revisions:
+        outcome.revision = max(r.revision for r in revisions)
+    if verify_after:
+        outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, outcome.digests)
+        outcome.completed.append("verify")
+    return outcome
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    environment: str
+    revision: int | None = None  # None: the last deployed revision before the current one
+    yes: bool = False
+    reason: str | None = None  # asked at a terminal; required as a flag without one
+
+
+ROLLBACK_HINT = "a rollback records why, e.g. --reason 'INC-123: v1.4 breaks login'"
+
+
+def show_history(runner: Runner, revisions: Sequence[helm_cli.Revision]) -> None:
+    for item in sorted(revisions, key=lambda r: r.revision):
+        runner.console.info(
+            f"revision {item.revision}: {item.status} {item.updated} {item.description}"
+        )
+
+
+def rollback(
+    runner: Runner,
+    config: DeliveryConfig,
+    request: RollbackRequest,
+    environ: Mapping[str, str],
+    *,
+    prompter: Prompter | None = None,
+) -> DeployOutcome:
+    """Roll back to an explicit revision chosen from the history, record why, then verify.
+
+    helm rollback takes no description, so who and why are recorded as annotations on the
+    release revision the rollback creates (helm's own storage Secret), where `invoke status`
+    and `kubectl describe` show them.
+    """
+    config.environment(request.environment)
+    ask = prompter or Prompter(interactive=not (request.yes or in_ci(environ)))
+    reason = ask.reason(request.reason, what="--reason", hint=ROLLBACK_HINT)
+    cluster = connect(runner, config, request.environment, environ)
+    guard_context(runner, cluster)
+    revisions = known_history(runner, cluster)
+    target: int | None = request.revision
+    if revisions is not None:  # None: not answered (a dry run without the cluster)
+        show_history(runner, revisions)
+        chosen = helm_cli.rollback_target(revisions, request.revision)
+        target = chosen.revision
+        ask.confirm(
+            f"roll back {cluster.target.release} in {request.environment} to revision {target}",
+            [f"revision {target}: {chosen.status} {chosen.description}"],
+            console=runner.console,
+        )
+    where = f"revision {target}" if target is not None else "the previous revision"
+    lock = DeployLock(runner, cluster)
+    lock.acquire()
+    try:
+        argv = helm_cli.rollback_argv(cluster.helm, cluster.target, target, cluster.environment)
+        runner.run(cluster.change(argv, f"roll back to {where}"))
+        if revisions:
+            created = max(r.revision for r in revisions) + 1
+            annotate = kube.annotate_release_argv(
+                cluster.kubectl,
+                cluster.target,
+                created,
+                {"by": deployer(environ), "reason": reason},
+            )
+            runner.run(cluster.change(annotate, f"record why on revision {created}"))
+    finally:
+        lock.release()
+    text = f"rollback to {where} by={deployer(environ)} reason={reason}"
+    outcome = DeployOutcome(request.environment, "", text, {}, target)
+    outcome.completed.append("rollback")
+    outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, {})
+    outcome.completed.append("verify")
+    return outcome
+
+
+def verify(
+    runner: Runner,
+    config: DeliveryConfig,
+    environment: str,
+    environ: Mapping[str, str],
+    record: ReleaseRecord | None = None,
+) -> VerifyReport:
+    """Verify an environment against the release record (digests checked when there is one)."""
+    record = record or read_optional(config.build.release_file)
+    cluster = connect(runner, config, environment, environ)
+    if record is None:
+        runner.console.warn(
+            f"no release record at {config.build.release_file}: the pods' digests are not checked"
+        )
+    digests = record.digests() if record else {}
+    return verify_cluster(runner, tuple(config.apps), cluster, digests)
+
+
+def status(
+    runner: Runner, config: DeliveryConfig, environment_name: str, environ: Mapping[str, str]
+) -> dict[str, object]:
+    """The release, its history, its pods: questions only."""
+    import json
+
+    from aegis_delivery.verification import parse_pods
+
+    cluster = connect(runner, config, environment_name, environ)
+    target, kubectl = cluster.target, cluster.kubectl
+    state = runner.run(
+        cluster.read(helm_cli.status_argv(cluster.helm, target), "release status"), check=False
+    )
+    revisions = history(runner, cluster)
+    pods = runner.run(cluster.read(kube.pods_argv(kubectl, target), "pods"), check=False)
+    services = runner.run(
+        cluster.read(kube.services_argv(kubectl, target), "services"), check=False
+    )
+    for line in services.stdout.strip().splitlines():
+        runner.console.output_line(line)
+    release_status = None
+    if state.ok and state.ran:
+        try:
+            info = json.loads(state.stdout).get("info", {})
+            release_status = info.get("status") if isinstance(info, dict) else None
+        except (ValueError, AttributeError):
+            raise AegisError(
+                f"helm status answered something that is not JSON: {state.stdout[:200]}"
+            ) from None
+    return {
+        "environment": environment_name,
+        "release": target.release,
+        "namespace": target.namespace,
+        "status": release_status,
+        "history": [r.__dict__ for r in revisions],
+        "pods": [p.as_dict() for p in parse_pods(pods.stdout)] if pods.ok and pods.ran else [],
+    }

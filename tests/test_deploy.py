@@ -103,8 +103,10 @@ def script_cluster(
     lease: dict[str, str] = {}
 
     def create(step: Step) -> tuple[int, str, str]:
-        lease["manifest"] = step.stdin or ""
-        return 0, "lease.coordination.k8s.io/aegis-deploy-aegis created", ""
+        if '"Lease"' in (step.stdin or ""):
+            lease["manifest"] = step.stdin or ""
+            return 0, "lease.coordination.k8s.io/aegis-deploy-aegis created", ""
+        return 0, "configmap/created", ""
 
     runner.answer("config", "current-context", reply=(0, context + "\n", ""))
     runner.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
@@ -155,6 +157,13 @@ def assert_nothing_changed(runner: ScriptedRunner) -> None:
         assert not runner.ran(*words), words
 
 
+def assert_release_unchanged(runner: ScriptedRunner) -> None:
+    """The lock may have been taken (and released): the release itself was not touched."""
+    for words in (("upgrade",), ("rollback",), ("uninstall",), ("test", "aegis")):
+        assert not runner.ran(*words), words
+    assert runner.ran("delete", "lease")  # the lock taken for the check was released
+
+
 def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
     runner: ScriptedRunner, config: DeliveryConfig
 ) -> None:
@@ -169,11 +178,12 @@ def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
     position = {name: next(i for i, c in enumerate(order) if name in c) for name in
                 ("current-context", "get namespace", "history", "imagetools inspect",
                  "create --filename", "upgrade --install", "rollout")}  # fmt: skip
-    assert position["current-context"] < position["get namespace"] < position["history"]
+    assert position["current-context"] < position["get namespace"]
     assert (
-        position["history"]
+        position["get namespace"]
         < position["imagetools inspect"]
-        < position["create --filename"]
+        < position["create --filename"]  # the lock, then the pending check under it
+        < position["history"]
         < position["upgrade --install"]
         < position["rollout"]
     )
@@ -226,7 +236,6 @@ def test_a_dry_run_asks_the_real_questions_and_prints_every_change(
         "version --short",
         "config current-context",
         "--context=aegis-staging get",
-        "history aegis",
         "buildx imagetools",
         "buildx imagetools",
     ]
@@ -257,7 +266,6 @@ def test_the_printed_plan_is_the_step_list_a_real_run_executes(
         with ScriptedRunner(console, console.masker, dry_run=dry_run) as runner:
             runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
             runner.answer("rollback", "aegis", reply=(0, "Rollback was a success", ""))
-            runner.answer("annotate", reply=(0, "annotated", ""))
             script_cluster(runner, history=history)
             if flow == "rollback":
                 request = deploy.RollbackRequest("staging", 2, yes=True, reason="INC-7")
@@ -281,7 +289,7 @@ def test_a_pending_release_is_refused_with_its_revision(
         InputError, match=r"pending-upgrade at revision 3 .*--recover` rolls back to revision 2"
     ):
         deploy_staging(runner, config)
-    assert_nothing_changed(runner)
+    assert_release_unchanged(runner)
 
 
 def test_recover_rolls_back_to_the_last_deployed_revision(
@@ -311,7 +319,7 @@ def test_a_stuck_first_install_needs_its_own_flag(
     script_cluster(runner, history=stuck)
     with pytest.raises(InputError, match=r"can only be uninstalled.*--uninstall-stuck-install"):
         deploy_staging(runner, config, recover=True)
-    assert_nothing_changed(runner)
+    assert_release_unchanged(runner)
     runner.answer("uninstall", "aegis", reply=(0, "uninstalled", ""))
     deploy_staging(runner, config, recover=True, uninstall_stuck_install=True)
     assert runner.ran("uninstall", "aegis")
@@ -637,14 +645,13 @@ def test_rollback_goes_to_the_previous_deployed_revision(
     )
     script_cluster(runner, history=history)
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
-    runner.answer("annotate", reply=(0, "annotated", ""))
     request = deploy.RollbackRequest("staging", None, True, "INC-7 login broken")
     outcome = deploy.rollback(runner, config, request, {"USER": "ops"})
     assert outcome.revision == 2 and runner.ran("rollback", "aegis", "2", "--wait=watcher")
-    annotate = next(step.argv for step in runner.calls if "annotate" in step.argv)
-    assert "secret/sh.helm.release.v1.aegis.v4" in annotate
-    assert "aegis-delivery/reason=INC-7 login broken" in annotate
-    assert "aegis-delivery/by=ops" in annotate
+    audit = json.loads(next(s.stdin for s in runner.calls if "ConfigMap" in (s.stdin or "")) or "")
+    assert audit["metadata"]["name"] == "aegis-audit-aegis-v4"
+    assert audit["data"] == {"revision": "4", "by": "ops", "reason": "INC-7 login broken",
+                             "action": "rollback to revision 2"}  # fmt: skip
     assert outcome.description == "rollback to revision 2 by=ops reason=INC-7 login broken"
 
 

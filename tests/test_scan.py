@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery.errors import ExitCode, ToolUnavailable
+from aegis_delivery.errors import ExitCode, InputError, ToolUnavailable
 from aegis_delivery.release.trivy import (
     IgnoreEntry,
     ScanPolicy,
@@ -139,5 +139,5 @@ def test_severity_lists_and_summary_rows() -> None:
 
 def test_bad_expiry_is_named(tmp_path: Path) -> None:
     (tmp_path / ".trivyignore").write_text("CVE-1 exp:someday\n")
-    with pytest.raises(ValueError, match="expiry of 'CVE-1' is not a date"):
+    with pytest.raises(InputError, match="expiry of 'CVE-1' is not a date"):
         load_ignores(tmp_path)

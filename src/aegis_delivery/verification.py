@@ -36,6 +36,7 @@ class PodVerdict:
     image: str
     image_id: str
     problem: str | None  # reason and message when a container cannot run
+    hook: bool = False  # a helm hook pod (`helm test`): not part of the release's workload
 
     def as_dict(self) -> dict[str, object]:
         return self.__dict__.copy()
@@ -88,11 +89,15 @@ def _verdict(pod: Mapping[str, object]) -> PodVerdict:
         image=str(first.get("image", "")),
         image_id=str(first.get("imageID", "")),
         problem=problem,
+        hook="helm.sh/hook" in _mapping(metadata.get("annotations")),
     )
 
 
 def check_pods(verdicts: Sequence[PodVerdict], expected_digests: Mapping[str, str]) -> list[str]:
-    """Problems that fail verification: no pods, failing or unready pods, a wrong image."""
+    """Problems that fail verification: no pods, failing or unready pods, a wrong image.
+
+    Hook pods (the `helm test` pod, which stays after it succeeded) are not the workload."""
+    verdicts = [pod for pod in verdicts if not pod.hook]
     if not verdicts:
         return ["no pods match the release: nothing is running"]
     problems = []
@@ -151,7 +156,7 @@ def diagnose(runner: Runner, cluster: Cluster) -> None:
         runner.console.warn("could not list pods for diagnosis")
         return
     for pod in parse_pods(pods.stdout):
-        if pod.ready and not pod.problem:
+        if pod.hook or (pod.ready and not pod.problem):
             continue
         runner.console.error(f"{pod.name}: {pod.problem or 'not ready'}")
         for argv in (kube.events_argv(cluster.kubectl, cluster.target, pod.name),
@@ -198,9 +203,10 @@ def verify_cluster(
             raise GateFailed(f"verify: cannot list pods: {_tail(pods.stderr or pods.stdout, 300)}")
         verdicts = parse_pods(pods.stdout)
         problems = check_pods(verdicts, expected_digests)
-        fatal = any(p.problem for p in verdicts) or not verdicts
+        fatal = any(p.problem for p in verdicts if not p.hook) or not verdicts
         if not problems or fatal or monotonic() >= deadline:
-            report.add("pods", not problems, "; ".join(problems) or f"{len(verdicts)} pods ready")
+            ready = sum(1 for pod in verdicts if not pod.hook)
+            report.add("pods", not problems, "; ".join(problems) or f"{ready} pods ready")
             break
         sleep(POLL_SECONDS)
     if report.failed:
@@ -232,7 +238,8 @@ def verify_cluster(
     for name, step in steps:
         result = runner.run(step, check=False)
         if result.ran:
-            report.add(name, result.ok, _tail(result.stdout or result.stderr, 300))
+            said = result.stdout if result.ok else f"{result.stdout}\n{result.stderr}"
+            report.add(name, result.ok, _tail(said, 300))
         else:
             report.planned(name)
     report.raise_on_failure()

@@ -2,9 +2,9 @@
 
 A deploy ships one release record (``invoke push`` wrote it; CI carries it as an artifact):
 
-    input checks -> kube access -> guards (context, namespace, no pending release) ->
-    images (emergency: build, scan, push, record; else the recorded digests must resolve) ->
-    values file -> lock (a Lease) -> ``helm upgrade --install`` -> unlock -> verify
+    input checks -> kube access -> guards (context, namespace) -> images (emergency: build,
+    scan, push, record; else the recorded digests must resolve) -> values file -> lock (a
+    Lease) -> no pending release (or --recover) -> ``helm upgrade --install`` -> unlock -> verify
 
 Every command is a step of the runner, so ``--dry-run`` (and Invoke's ``--dry``) prints this
 very sequence: questions before the first change run for real, every change is printed.
@@ -27,7 +27,7 @@ from aegis_delivery.cluster.access import (
     known_history,
     recover_pending,
 )
-from aegis_delivery.cluster.lock import DeployLock
+from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed
 from aegis_delivery.prompts import Prompter
@@ -208,9 +208,6 @@ def deploy(
         )
     guard_context(runner, cluster)
     guard_namespace(runner, cluster, request.create_namespace)
-    recover_pending(
-        runner, cluster, history(runner, cluster), request.recover, request.uninstall_stuck_install
-    )
     outcome.completed.append("guards")
     if plan is not None:
         record = publish.release(runner, config, plan, force=True, environ=environ, reason=reason)
@@ -219,8 +216,18 @@ def deploy(
         check_images(runner, config, record)
     outcome.digests = record.digests() if record else {}
     values = write_values(runner, config, tag, record)
-    lock = DeployLock(runner, cluster)
+    lock = DeployLock(runner, cluster, holder=lock_holder(environ))
     lock.acquire()
+    # Under the lock: a release pending now was left by an interrupted run, not by a deploy
+    # that is still going (that one holds the lock, and this deploy waited for it).
+    try:
+        recover_pending(
+            runner, cluster, history(runner, cluster), request.recover,
+            request.uninstall_stuck_install,
+        )  # fmt: skip
+    except AegisError:
+        lock.release()
+        raise
     upgrade = helm_cli.upgrade_argv(
         cluster.helm,
         cluster.target,
@@ -276,9 +283,8 @@ def rollback(
 ) -> DeployOutcome:
     """Roll back to an explicit revision chosen from the history, record why, then verify.
 
-    helm rollback takes no description, so who and why are recorded as annotations on the
-    release revision the rollback creates (helm's own storage Secret), where `invoke status`
-    and `kubectl describe` show them.
+    helm rollback takes no description, so who and why are recorded in a ConfigMap
+    ``aegis-audit-RELEASE-vN`` for the revision the rollback creates.
     """
     config.environment(request.environment)
     ask = prompter or Prompter(interactive=not (request.yes or in_ci(environ)))
@@ -297,20 +303,21 @@ def rollback(
             console=runner.console,
         )
     where = f"revision {target}" if target is not None else "the previous revision"
-    lock = DeployLock(runner, cluster)
+    lock = DeployLock(runner, cluster, holder=lock_holder(environ))
     lock.acquire()
     try:
         argv = helm_cli.rollback_argv(cluster.helm, cluster.target, target, cluster.environment)
         runner.run(cluster.change(argv, f"roll back to {where}"))
         if revisions:
             created = max(r.revision for r in revisions) + 1
-            annotate = kube.annotate_release_argv(
-                cluster.kubectl,
-                cluster.target,
-                created,
-                {"by": deployer(environ), "reason": reason},
+            who = {"by": deployer(environ), "reason": reason, "action": f"rollback to {where}"}
+            record = cluster.change(
+                kube.create_argv(cluster.kubectl, cluster.target),
+                f"record who and why for revision {created}",
+                capture=True,
+                stdin=kube.audit_manifest(cluster.target, created, who),
             )
-            runner.run(cluster.change(annotate, f"record why on revision {created}"))
+            runner.run(record)
     finally:
         lock.release()
     text = f"rollback to {where} by={deployer(environ)} reason={reason}"
@@ -374,5 +381,9 @@ def status(
         "namespace": target.namespace,
         "status": release_status,
         "history": [r.__dict__ for r in revisions],
-        "pods": [p.as_dict() for p in parse_pods(pods.stdout)] if pods.ok and pods.ran else [],
+        "pods": (
+            [p.as_dict() for p in parse_pods(pods.stdout) if not p.hook]
+            if pods.ok and pods.ran
+            else []
+        ),
     }

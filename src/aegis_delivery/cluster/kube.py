@@ -228,13 +228,35 @@ def nats_ping_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
             "nats", "server", "ping")  # fmt: skip
 
 
-ANNOTATION_PREFIX = "aegis-delivery"
+AUDIT_LABEL = "aegis-delivery/audit"
 
 
-def annotate_release_argv(
-    kubectl: Path, target: Target, revision: int, values: Mapping[str, str]
-) -> tuple[str, ...]:
-    """Annotate helm's storage Secret of one revision (the default secret driver)."""
-    secret = f"secret/sh.helm.release.v1.{target.release}.v{revision}"
-    pairs = [f"{ANNOTATION_PREFIX}/{key}={value}" for key, value in sorted(values.items())]
-    return (str(kubectl), *kubectl_flags(target), "annotate", "--overwrite", secret, *pairs)
+def audit_name(release: str, revision: int) -> str:
+    return f"aegis-audit-{release}-v{revision}"[:253]
+
+
+def audit_manifest(target: Target, revision: int, values: Mapping[str, str]) -> str:
+    """Who and why for a revision helm cannot describe (a rollback): a ConfigMap of its own.
+
+    Not an annotation on helm's storage Secret: helm replaces that Secret whole on its next
+    write (``helm test``, the next upgrade), which drops foreign annotations.
+    """
+    document = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": audit_name(target.release, revision),
+            "namespace": target.namespace,
+            "labels": {
+                "app.kubernetes.io/managed-by": "aegis-delivery",
+                "app.kubernetes.io/instance": target.release,
+                AUDIT_LABEL: "true",
+            },
+        },
+        "data": {"revision": str(revision), **values},
+    }
+    return json.dumps(document)
+
+
+def create_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
+    return (str(kubectl), *kubectl_flags(target), "create", "--filename", "-", "--output", "name")

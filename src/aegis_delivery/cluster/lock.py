@@ -28,7 +28,13 @@ LOCK_MARGIN_SECONDS = 120
 
 def lock_holder(environ: Mapping[str, str]) -> str:
     """Who holds the lock, as the waiting deploy will name it: user, host, run."""
-    user = environ.get("GITHUB_ACTOR") or environ.get("USER") or "unknown"
+    import getpass
+
+    try:
+        local = getpass.getuser()
+    except (OSError, KeyError):
+        local = "unknown"
+    user = environ.get("GITHUB_ACTOR") or environ.get("USER") or local
     run = environ.get("GITHUB_RUN_ID") or uuid.uuid4().hex[:8]
     return f"{user}@{socket.gethostname()}/{run}"
 

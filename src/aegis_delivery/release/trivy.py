@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aegis_delivery.errors import ToolUnavailable
+from aegis_delivery.errors import InputError, ToolUnavailable
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 SUPPORTED_SCHEMA_VERSION = 2
@@ -90,6 +90,14 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _items(result: Mapping[str, object], key: str, artifact: str) -> list[Mapping[str, object]]:
+    """A result's list of findings; a report of another shape fails closed, never crashes."""
+    value = result.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ToolUnavailable(f"trivy's report for {artifact} has {key} of an unknown shape")
+    return value
+
+
 def parse_report(raw: str, artifact: str) -> list[Finding]:
     """Trivy's JSON report (SchemaVersion 2) as findings; anything else fails closed."""
     if not raw.strip():
@@ -107,11 +115,14 @@ def parse_report(raw: str, artifact: str) -> list[Finding]:
             f"only {SUPPORTED_SCHEMA_VERSION} is understood"
         )
     findings: list[Finding] = []
-    for result in document.get("Results") or []:
+    results = document.get("Results") or []
+    if not isinstance(results, list):
+        raise ToolUnavailable(f"trivy's report for {artifact} has Results of an unknown shape")
+    for result in results:
         if not isinstance(result, dict):
             continue
         target = _text(result.get("Target"))
-        for item in result.get("Vulnerabilities") or []:
+        for item in _items(result, "Vulnerabilities", artifact):
             findings.append(
                 Finding(
                     "vulnerability",
@@ -124,7 +135,7 @@ def parse_report(raw: str, artifact: str) -> list[Finding]:
                     _text(item.get("FixedVersion")),
                 )
             )
-        for item in result.get("Secrets") or []:
+        for item in _items(result, "Secrets", artifact):
             findings.append(
                 Finding(
                     "secret",
@@ -134,7 +145,7 @@ def parse_report(raw: str, artifact: str) -> list[Finding]:
                     _text(item.get("Title")),
                 )
             )
-        for item in result.get("Misconfigurations") or []:
+        for item in _items(result, "Misconfigurations", artifact):
             if _text(item.get("Status")) == "PASS":
                 continue
             findings.append(
@@ -150,6 +161,7 @@ def parse_report(raw: str, artifact: str) -> list[Finding]:
 
 
 def _date(value: object, source: Path, identifier: str) -> dt.date | None:
+    """An ignore entry's expiry: a YYYY-MM-DD date, or none."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
@@ -157,37 +169,76 @@ def _date(value: object, source: Path, identifier: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value)[:10])
+        return dt.date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise ValueError(f"{source}: expiry of {identifier!r} is not a date: {value!r}") from None
+        raise InputError(
+            f"{source}: the expiry of {identifier!r} is not a date like 2026-12-31: {value!r}"
+        ) from None
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror})") from None
+
+
+def _plain_ignores(path: Path) -> list[IgnoreEntry]:
+    """``.trivyignore``: one ``ID [exp:YYYY-MM-DD]`` per line, ``#`` comments."""
+    entries = []
+    for number, line in enumerate(_text_of(path).splitlines(), start=1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        expiry = next((w.removeprefix("exp:") for w in words[1:] if w.startswith("exp:")), None)
+        entries.append(IgnoreEntry(words[0], _date(expiry, Path(f"{path}:{number}"), words[0])))
+    return entries
+
+
+def _structured_ignores(path: Path) -> list[IgnoreEntry]:
+    """``.trivyignore.yaml``: sections of ``{id, statement, expired_at}`` entries."""
+    import yaml
+
+    expected = "a mapping of vulnerabilities/secrets/misconfigurations to lists of {id: ...}"
+    try:
+        document = yaml.safe_load(_text_of(path))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{path}: not valid YAML{where}; expected {expected}") from None
+    if document is None:
+        return []
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: is a {type(document).__name__}; expected {expected}")
+    entries = []
+    for section in ("vulnerabilities", "secrets", "misconfigurations"):
+        items = document.get(section) or []
+        if not isinstance(items, list):
+            raise InputError(f"{path}: {section} must be a list of entries like {{id: CVE-...}}")
+        for index, item in enumerate(items):
+            identifier = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(identifier, str) or not identifier.strip():
+                raise InputError(f"{path}: {section}[{index}] needs an id, like id: CVE-2024-1234")
+            entries.append(
+                IgnoreEntry(
+                    identifier,
+                    _date(item.get("expired_at"), path, identifier),
+                    str(item.get("statement") or ""),
+                )
+            )
+    return entries
 
 
 def load_ignores(directory: Path) -> list[IgnoreEntry]:
-    """Entries of ``.trivyignore`` (``ID [exp:YYYY-MM-DD]``) and ``.trivyignore.yaml``."""
+    """Entries of ``.trivyignore`` and ``.trivyignore.yaml``; a malformed file is an
+    ``InputError`` naming the file (and line or key), never a traceback."""
     entries: list[IgnoreEntry] = []
-    plain = directory / ".trivyignore"
-    if plain.is_file():
-        for line in plain.read_text(encoding="utf-8").splitlines():
-            words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            expiry = next((w.removeprefix("exp:") for w in words[1:] if w.startswith("exp:")), None)
-            entries.append(IgnoreEntry(words[0], _date(expiry, plain, words[0])))
-    structured = directory / ".trivyignore.yaml"
-    if structured.is_file():
-        import yaml
-
-        document = yaml.safe_load(structured.read_text(encoding="utf-8")) or {}
-        for section in ("vulnerabilities", "secrets", "misconfigurations"):
-            for item in document.get(section) or []:
-                identifier = str(item.get("id", ""))
-                entries.append(
-                    IgnoreEntry(
-                        identifier,
-                        _date(item.get("expired_at"), structured, identifier),
-                        str(item.get("statement", "")),
-                    )
-                )
+    if (directory / ".trivyignore").is_file():
+        entries += _plain_ignores(directory / ".trivyignore")
+    if (directory / ".trivyignore.yaml").is_file():
+        entries += _structured_ignores(directory / ".trivyignore.yaml")
     return entries
 
 

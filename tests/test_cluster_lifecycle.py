@@ -1,0 +1,325 @@
+"""The deploy lifecycle executed by the real helm (4 and 3) and kubectl, against a local API.
+
+The API is `tests/kube_api.py`: kmock 0.8 with an adapter, on a free loopback port, with a
+kubeconfig the toolkit receives through `KUBE_CONFIG` exactly as CI gives it. A small
+"controller" (`FakeCluster`) acts out the cluster: ready pods on the deployed digests, a crash
+loop, a rollout that never finishes, `helm test` pods that succeed. Each test asserts on what the
+API holds afterwards: helm's release Secrets (revisions, statuses, descriptions) and the stored
+Deployments' images. What it is not: no scheduler, no kubelet, no OpenAPI beyond a stub, no
+events; pods exist only when the controller writes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from aegis_delivery.cluster import deploy
+from aegis_delivery.config import DeliveryConfig, Duration, load_config
+from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
+from aegis_delivery.masking import Masker
+from aegis_delivery.release import publish
+from aegis_delivery.release.record import ReleaseRecord
+from aegis_delivery.runner import Runner
+from tests.conftest import REPOSITORY, RecordingConsole
+from tests.kube_api import JSON, FakeCluster, LocalKubeAPI, Outcome
+from tests.records import release_record
+from tests.services import require
+
+pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
+NS = "aegis-staging"
+TOOLS = REPOSITORY / ".tools" / "bin"
+DIGESTS_V1 = {"monitor-api": "sha256:" + "1" * 64, "monitor-ui": "sha256:" + "2" * 64}
+DIGESTS_V2 = {"monitor-api": "sha256:" + "3" * 64, "monitor-ui": "sha256:" + "4" * 64}
+# The registry's answer to `docker buildx imagetools inspect REPO@DIGEST`: that digest.
+FAKE_DOCKER = """#!/bin/sh
+# docker buildx imagetools inspect REPO@DIGEST --format ...
+echo "{\\"digest\\": \\"${4#*@}\\"}"
+"""
+
+
+@dataclass
+class Cluster:
+    """One local API, its controller, and the toolkit configured against it."""
+
+    api: LocalKubeAPI
+    controller: FakeCluster
+    config: DeliveryConfig
+    environ: dict[str, str]
+    console: RecordingConsole
+    major: int
+
+    def runner(self) -> Runner:
+        return Runner(self.console, self.console.masker, grace_seconds=5)
+
+    def record(self, tag: str, digests: dict[str, str], reason: str | None = None) -> None:
+        record = release_record(tag, reason=reason, digests=digests)
+        self.config.build.release_file.write_text(record.text())
+
+    def deploy(
+        self, tag: str | None = None, reason: str | None = None, recover: bool = False
+    ) -> deploy.DeployOutcome:
+        request = deploy.DeployRequest("staging", tag, reason, yes=True, recover=recover)
+        with self.runner() as runner:
+            return deploy.deploy(runner, self.config, request, self.environ)
+
+    def releases(self) -> list[JSON]:
+        """helm's release records as stored in the API, decoded, oldest first."""
+        found = []
+        for secret in self.api.list("v1/secrets", NS, "owner=helm"):
+            raw = base64.b64decode(base64.b64decode(secret["data"]["release"]))
+            found.append(json.loads(gzip.decompress(raw)))
+        return sorted(found, key=lambda release: int(release["version"]))
+
+    def statuses(self) -> list[tuple[int, str]]:
+        return [(int(r["version"]), str(r["info"]["status"])) for r in self.releases()]
+
+    def images(self) -> dict[str, str]:
+        return {
+            str(d["metadata"]["name"]): str(d["spec"]["template"]["spec"]["containers"][0]["image"])
+            for d in self.api.list("apps/v1/deployments", NS)
+        }
+
+
+def policy_by_tag(outcomes: dict[str, Outcome | None]) -> Callable[[JSON], Outcome | None]:
+    """The controller's answer per image: ready unless the deployed digest is listed."""
+
+    def decide(deployment: JSON) -> Outcome | None:
+        image = str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+        for digest, outcome in outcomes.items():
+            if image.endswith(digest):
+                return outcome
+        return "ready"
+
+    return decide
+
+
+@pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cluster]:
+    require((TOOLS / "helm").exists() and (TOOLS / "helm3").exists(), "scripts/install-tools")
+    major = int(request.param)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "helm").symlink_to(TOOLS / ("helm" if major == 4 else "helm3"))
+    (tools / "kubectl").symlink_to(TOOLS / "kubectl")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("AEGIS_TOOLS_DIR", str(tools))
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # kubectl's discovery cache
+    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "helm" / name))
+    chart = tmp_path / "chart"
+    shutil.copytree(REPOSITORY / "helm", chart)
+    base = load_config(REPOSITORY / "pyproject.toml")
+    staging = replace(
+        base.environments["staging"],
+        timeout=Duration.parse("20s"),
+        lock_wait=Duration.parse("3s"),
+        nats=False,  # no exec into a nats-box: there is no kubelet
+    )
+    config = replace(
+        base,
+        chart=chart,
+        environments={"staging": staging},
+        build=replace(base.build, release_file=tmp_path / "release.json"),
+    )
+    with LocalKubeAPI() as api, FakeCluster(api) as controller:
+        api.add_namespace(NS)
+        encoded = api.kubeconfig(tmp_path / "kubeconfig.yaml", "aegis-staging", NS)
+        controller.start(delay=0.3)
+        yield Cluster(
+            api, controller, config, {"KUBE_CONFIG": encoded, "USER": "ops"},
+            RecordingConsole(Masker()), major,
+        )  # fmt: skip
+        assert controller.errors == []
+
+
+def test_first_deploy_then_an_upgrade_pinned_by_digest(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    first = cluster.deploy()
+    assert first.revision == 1 and first.verify is not None and first.verify.passed
+    assert cluster.statuses() == [(1, "deployed")]
+    assert cluster.images()["aegis-monitor-api"].endswith("@" + DIGESTS_V1["monitor-api"])
+    cluster.record("main-2222222", DIGESTS_V2)
+    second = cluster.deploy()
+    assert second.revision == 2 and second.digests == DIGESTS_V2
+    assert cluster.statuses() == [(1, "superseded"), (2, "deployed")]
+    description = cluster.releases()[-1]["info"]["description"]
+    assert description == "tag=main-2222222 sha=0123456 by=ops"
+    assert cluster.images()["aegis-monitor-ui"].endswith("@" + DIGESTS_V2["monitor-ui"])
+    assert [c["check"] for c in second.verify.checks if c["ok"]] == [  # type: ignore[union-attr]
+        "pods", "rollout monitor-api", "rollout monitor-ui", "helm test",
+    ]  # fmt: skip
+    assert api_has_no_lease(cluster)
+
+
+def api_has_no_lease(cluster: Cluster) -> bool:
+    return cluster.api.list("coordination.k8s.io/v1/leases", NS) == []
+
+
+def test_an_emergency_deploy_records_its_reason(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def emergency(*arguments: object, **options: object) -> ReleaseRecord:
+        return release_record("emergency-fix", reason=str(options["reason"]), digests=DIGESTS_V1)
+
+    monkeypatch.setattr(publish, "release", emergency)  # the registry side has its own tests
+    outcome = cluster.deploy(tag="emergency-fix", reason="hotfix INC-123")
+    assert outcome.revision == 1
+    description = cluster.releases()[-1]["info"]["description"]
+    assert description.endswith("by=ops reason=hotfix INC-123")
+    assert description.startswith("tag=emergency-fix")
+
+
+def test_a_failing_rollout_is_undone_and_verify_names_the_reason(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: "crashloop"}), 0.3)
+    cluster.record("main-2222222", DIGESTS_V2)
+    with pytest.raises(CommandFailed):
+        cluster.deploy()
+    assert cluster.statuses() == [(1, "superseded"), (2, "failed"), (3, "deployed")]
+    assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V1["monitor-api"])
+    text = cluster.console.text
+    assert "helm upgrade failed; what the cluster shows" in text
+    assert "release is now revision 3: deployed" in text
+    assert api_has_no_lease(cluster)
+
+
+def test_verify_names_a_crash_loop_and_a_wrong_digest(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.controller.stop()
+    cluster.controller.mark_crashloop(NS, "aegis-monitor-api")
+    with pytest.raises(GateFailed, match="CrashLoopBackOff"), cluster.runner() as runner:
+        deploy.verify(runner, cluster.config, "staging", cluster.environ)
+    cluster.controller.mark_ready(NS, "aegis-monitor-api")
+    cluster.controller.mark_wrong_digest(NS, "aegis-monitor-ui", "sha256:" + "9" * 64)
+    quick = replace(cluster.config.environments["staging"], timeout=Duration.parse("2s"))
+    config = replace(cluster.config, environments={"staging": quick})
+    expected = "expected " + DIGESTS_V1["monitor-ui"]
+    with pytest.raises(GateFailed, match=expected), cluster.runner() as runner:
+        deploy.verify(runner, config, "staging", cluster.environ)
+
+
+def test_rollback_to_the_previous_and_to_revision_n_then_verify(cluster: Cluster) -> None:
+    for tag, digests in (("main-1111111", DIGESTS_V1), ("main-2222222", DIGESTS_V2),
+                         ("main-3333333", DIGESTS_V1)):  # fmt: skip
+        cluster.record(tag, digests)
+        cluster.deploy()
+    with cluster.runner() as runner:
+        back = deploy.rollback(
+            runner, cluster.config, deploy.RollbackRequest("staging", None, True, "INC-9"),
+            cluster.environ,
+        )  # fmt: skip
+    assert back.revision == 2 and back.verify is not None and back.verify.passed
+    assert cluster.statuses()[-1] == (4, "deployed")
+    assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V2["monitor-api"])
+    audit = cluster.api.get("v1/configmaps", NS, "aegis-audit-aegis-v4")
+    assert audit is not None and audit["data"]["reason"] == "INC-9"
+    assert audit["data"]["by"] == "ops" and audit["data"]["action"] == "rollback to revision 2"
+    with cluster.runner() as runner:
+        deploy.rollback(
+            runner, cluster.config, deploy.RollbackRequest("staging", 1, True, "INC-9"),
+            cluster.environ,
+        )  # fmt: skip
+    assert cluster.statuses()[-1] == (5, "deployed")
+    assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V1["monitor-api"])
+    unknown = deploy.RollbackRequest("staging", 9, True, "x")
+    with (
+        pytest.raises(InputError, match="revision 9 is not in the history"),
+        cluster.runner() as runner,
+    ):
+        deploy.rollback(runner, cluster.config, unknown, cluster.environ)
+
+
+def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: None}), 0.3)  # never ready
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    helm = subprocess.Popen(  # an upgrade killed mid-wait, as a crashed CI runner leaves it
+        [str(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm"), "upgrade", "aegis",
+         str(cluster.config.chart), f"--namespace={NS}", "--set",
+         f"apps.monitorApi.image.digest={DIGESTS_V2['monitor-api']}",
+         "--wait" if cluster.major == 3 else "--wait=watcher", "--timeout", "60s"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while (2, "pending-upgrade") not in cluster.statuses():
+        assert time.monotonic() < deadline, cluster.statuses()
+        time.sleep(0.2)
+    helm.send_signal(signal.SIGKILL)
+    helm.wait()
+    cluster.controller.start(delay=0.3)
+    with pytest.raises(InputError, match=r"pending-upgrade at revision 2 .* revision 1"):
+        cluster.deploy()
+    assert cluster.statuses() == [(1, "deployed"), (2, "pending-upgrade")]
+    recovered = cluster.deploy(recover=True)
+    assert recovered.revision == 4
+    assert cluster.statuses()[-1] == (4, "deployed")
+
+
+def test_two_deploys_at_once_one_waits_for_the_lease_and_gives_up(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.controller.start(delay=8)  # the first deploy's rollout takes 8 s: it holds the lock
+    cluster.record("main-2222222", DIGESTS_V2)
+    results: dict[str, str] = {}
+
+    def run(name: str) -> None:
+        console = RecordingConsole(Masker())
+        try:
+            with Runner(console, console.masker, grace_seconds=5) as runner:
+                request = deploy.DeployRequest("staging", yes=True)
+                deploy.deploy(runner, cluster.config, request, {**cluster.environ, "USER": name})
+            results[name] = "deployed"
+        except AegisError as error:
+            results[name] = error.message
+
+    first = threading.Thread(target=run, args=("ann",))
+    first.start()
+    deadline = time.monotonic() + 20
+    while not cluster.api.list("coordination.k8s.io/v1/leases", NS):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    second = threading.Thread(target=run, args=("ben",))
+    second.start()
+    for thread in (first, second):
+        thread.join(90)
+    assert results["ann"] == "deployed", results
+    assert "another deploy holds the lock 'aegis-deploy-aegis'" in results["ben"]
+    assert "ann@" in results["ben"] and "waited 3s" in results["ben"]
+    assert cluster.statuses() == [(1, "superseded"), (2, "deployed")]
+    assert api_has_no_lease(cluster)
+
+
+def test_status_reads_the_real_output(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    with cluster.runner() as runner:
+        document = deploy.status(runner, cluster.config, "staging", cluster.environ)
+    assert document["status"] == "deployed"
+    history = document["history"]
+    assert isinstance(history, list) and history[0]["description"].startswith("tag=main-1111111")
+    pods = document["pods"]
+    assert isinstance(pods, list) and {p["app"] for p in pods} == {"monitor-api", "monitor-ui"}
+    assert all(p["ready"] for p in pods)

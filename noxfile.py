@@ -9,10 +9,14 @@ Thresholds and tool settings live in pyproject.toml; this file only says what ru
 
 from __future__ import annotations
 
+import shutil
+import sys
+
 import nox
 
 nox.needs_version = ">=2025.2.9"
-nox.options.default_venv_backend = "uv|virtualenv"
+# uv creates the environments and installs them from the committed uv.lock.
+nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
@@ -20,13 +24,19 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 AEGIS = PYPROJECT["tool"]["aegis"]
 
 
-# The Python service is tested and type-checked with the toolkit; its deps are its own extras.
-MONITOR_API = "apps/monitor-api[test]"
+def uv() -> tuple[str, ...]:
+    """uv on PATH (CI's setup-uv), else the one installed beside nox (scripts/bootstrap)."""
+    found = shutil.which("uv")
+    return (found,) if found else (sys.executable, "-m", "uv")
 
 
-def install(session: nox.Session, extra: str, *more: str) -> None:
-    """Install the project with one of its pyproject extras (and the app where it is checked)."""
-    session.install("-e", f".[{extra}]", *(f"--editable={path}" for path in more))
+def install(session: nox.Session, group: str) -> None:
+    """The project and one dependency group (PEP 735), exactly as uv.lock pins them."""
+    session.run_install(
+        *uv(), "sync", "--locked", "--no-default-groups", "--group", group,
+        env={"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)},
+        external=True,
+    )  # fmt: skip
 
 
 @nox.session
@@ -49,7 +59,7 @@ def format(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict, then the annotation-coverage figure and its gate."""
-    install(session, "typecheck", MONITOR_API)
+    install(session, "typecheck")
     session.run("mypy", *session.posargs)
     session.run("python", "-m", "aegis_delivery.annotation_coverage")
 
@@ -57,8 +67,16 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
-    install(session, "test", MONITOR_API)
+    install(session, "test")
     session.run("pytest", "--cov", "--cov-report=term-missing", *session.posargs)
+
+
+@nox.session(default=False)
+def logic(session: nox.Session) -> None:
+    """The logic tests only (no Docker, no cluster, no binaries): the quick local gate."""
+    install(session, "test")
+    marks = "not docker and not cluster and not binaries"
+    session.run("pytest", "-q", "-m", marks, *session.posargs)
 
 
 @nox.session

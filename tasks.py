@@ -269,6 +269,8 @@ def status(
     iterable=["skip", "build_arg"],
     help={"env": "local (Docker Compose on this machine) or an environment from the config",
           "skip": "skip this stage (repeatable): gate, build, scan, push, deploy, verify",
+          "offline": "no registry reachable: local base images, vulnerability scan OFF, local only",
+          "full_gate": "run every gate (a local run runs lint, format, typecheck, logic tests)",
           "build_arg": BUILD_ARG, "dry_run": DRY_RUN},
 )  # fmt: skip
 def pipeline(
@@ -276,13 +278,17 @@ def pipeline(
     env: str = "local",
     skip: list[str] | None = None,
     build_arg: list[str] | None = None,
+    offline: bool = False,
+    full_gate: bool = False,
     dry_run: bool = False,
 ) -> None:
     """The whole CI pipeline here: gate, build, scan, push, deploy, verify; stops at a failure."""
     from aegis_delivery import pipeline as pipeline_flow  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run) as session:
-        request = pipeline_flow.PipelineRequest(env, tuple(skip or ()), tuple(build_arg or ()))
+        request = pipeline_flow.PipelineRequest(
+            env, tuple(skip or ()), tuple(build_arg or ()), offline, full_gate
+        )
         ran = pipeline_flow.run(session.runner, session.config, request)
         verdict = "planned (dry run)" if session.runner.dry_run else "passed"
         session.console.success(f"pipeline ({env}): {', '.join(ran)} {verdict}")

@@ -88,7 +88,7 @@ def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_gate_dry_run_prints_the_nox_command() -> None:
     result = invoke("gate", "--dry-run", "--session", "lint", "--session", "tests")
     assert result.returncode == 0, result.stderr
-    assert "[dry-run] quality gates: nox --sessions lint tests" in result.stdout
+    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint tests", result.stdout)
 
 
 def test_doctor_reports_missing_pinned_tools_as_unavailable(tmp_path: Path) -> None:

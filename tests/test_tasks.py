@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_doctor_reports_a_broken_tool(
 
 def test_gate_dry_run_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     tasks.gate(Context(), session=["lint"], dry_run=True)
-    assert "[dry-run] quality gates: nox --sessions lint" in capsys.readouterr().out
+    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint", capsys.readouterr().out)
 
 
 def test_gate_failure_maps_to_the_work_failed_code(
@@ -88,10 +89,20 @@ def test_gate_failure_maps_to_the_work_failed_code(
 ) -> None:
     fake_tool(tmp_path, "nox", "nox > Session lint failed.", code=1)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setattr("aegis_delivery.gates.nox_command", lambda: "nox")  # PATH's, the fake
     with pytest.raises(Exit) as raised:
         tasks.gate(Context())
     assert raised.value.code == ExitCode.FAILED
     assert "command failed with exit code 1: nox" in capsys.readouterr().err
+
+
+def test_the_gate_uses_the_nox_beside_this_python() -> None:
+    import sys
+
+    from aegis_delivery.gates import nox_command
+
+    beside = Path(sys.executable).parent / "nox"
+    assert nox_command() == (str(beside) if beside.is_file() else "nox")
 
 
 @pytest.fixture

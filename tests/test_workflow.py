@@ -14,8 +14,8 @@ from tests.conftest import REPOSITORY
 WORKFLOW_FILE = REPOSITORY / ".github/workflows/ci-cd.yml"
 WORKFLOW: dict[Any, Any] = yaml.safe_load(WORKFLOW_FILE.read_text())
 JOBS: dict[str, Any] = WORKFLOW["jobs"]
-# uv only locates the entry point: `uvx nox ...`, `uv run --extra dev invoke ...`.
-ENTRY_POINT = re.compile(r"^(sudo --preserve-env=PATH )?(uvx nox|uv run --extra dev invoke)( |$)")
+# uv only locates the entry point: `uvx nox ...`, `uv run --locked invoke ...` (from uv.lock).
+ENTRY_POINT = re.compile(r"^(sudo --preserve-env=PATH )?(uvx nox|uv run --locked invoke)( |$)")
 
 
 def steps() -> list[tuple[str, dict[str, Any]]]:
@@ -117,3 +117,14 @@ def test_the_release_record_travels_from_push_to_deploy_and_verify() -> None:
         invoking = next(i for i, s in enumerate(steps) if "invoke" in s.get("run", ""))
         assert download < invoking, name
     assert not any("setup-helm" in s.get("uses", "") for j in JOBS.values() for s in j["steps"])
+
+
+def test_ci_runs_exactly_the_readme_commands() -> None:
+    """`.ci/run` is the README's set-up and test command, nothing else."""
+    readme = (REPOSITORY / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+    assert len(commands) == 2 and commands[0].startswith("scripts/bootstrap && ")
+    ci = (REPOSITORY / ".ci" / "run").read_text().splitlines()
+    ran = [line for line in ci if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ran == ["export CI=true", commands[1]]

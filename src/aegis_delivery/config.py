@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
@@ -61,6 +61,7 @@ class ScanSettings:
     severity: frozenset[str]
     ignore_unfixed: bool
     vulnerabilities: bool
+    db_repository: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,9 @@ class LocalSettings:
     ui_port: int
     verify_timeout: Duration
     push: bool
+    # `invoke pipeline --offline`: locally made base images (scripts/local-base-images).
+    offline_bases: Mapping[str, str] = field(default_factory=dict)
+    offline_nats_image: str = "aegis-local/nats:bookworm"
 
 
 @dataclass(frozen=True)
@@ -276,7 +280,10 @@ def _load_gates(table: _Table) -> GateSettings:
 
 
 def _load_scan(table: _Table) -> ScanSettings:
-    table.unknown_keys({"severity", "ignore_unfixed", "vulnerabilities"})
+    table.unknown_keys({"severity", "ignore_unfixed", "vulnerabilities", "db_repository"})
+    mirror = table.get("db_repository", str, "an OCI repository like 'mirror.local/trivy-db'", "")
+    if mirror.startswith("-") or any(c.isspace() for c in mirror):
+        raise table.fail("db_repository", "an OCI repository like 'mirror.local/trivy-db'", mirror)
     text = table.text("severity", "a list like 'HIGH,CRITICAL'")
     try:
         severity = parse_severities(text)
@@ -287,6 +294,7 @@ def _load_scan(table: _Table) -> ScanSettings:
         severity=severity,
         ignore_unfixed=table.get("ignore_unfixed", bool, "true or false", False),
         vulnerabilities=table.get("vulnerabilities", bool, "true or false", True),
+        db_repository=mirror,
     )
 
 
@@ -313,7 +321,13 @@ def _load_build(table: _Table, root: Path) -> BuildSettings:
 
 
 def _load_local(table: _Table) -> LocalSettings:
-    table.unknown_keys({"project", "nats_image", "api_port", "ui_port", "verify_timeout", "push"})
+    table.unknown_keys(
+        {"project", "nats_image", "api_port", "ui_port", "verify_timeout", "push"}
+        | {"offline_bases", "offline_nats_image"}
+    )
+    bases = table.get("offline_bases", dict, "a table of app = image", {})
+    if not all(isinstance(v, str) and v.strip() for v in bases.values()):
+        raise table.fail("offline_bases", "a table of app = image reference", bases)
     ports = {}
     for key, default in (("api_port", 18000), ("ui_port", 13000)):
         port = table.get(key, int, "a port from 1024 to 65535", default)
@@ -330,6 +344,10 @@ def _load_local(table: _Table) -> LocalSettings:
         ui_port=ports["ui_port"],
         verify_timeout=table.duration("verify_timeout", "90s"),
         push=table.get("push", bool, "true or false", False),
+        offline_bases=dict(bases),
+        offline_nats_image=table.get(
+            "offline_nats_image", str, "an image reference", "aegis-local/nats:bookworm"
+        ),
     )
 
 

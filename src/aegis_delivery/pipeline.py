@@ -10,13 +10,16 @@ from push to deploy to verify, exactly as CI carries it between jobs.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from aegis_delivery import gates, local
+from aegis_delivery.ci import in_ci
 from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.errors import AegisError, InputError
+from aegis_delivery.errors import AegisError, InputError, ToolUnavailable
 from aegis_delivery.release import images, publish
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Runner
@@ -24,11 +27,101 @@ from aegis_delivery.runner import Runner
 STAGES = ("gate", "build", "scan", "push", "deploy", "verify")
 
 
+# The quick gate a local run starts with; CI (and --full-gate) runs every session.
+QUICK_GATE = ("lint", "format", "typecheck", "logic")
+OFFLINE_WARNING = (
+    "OFFLINE: building from locally made base images ([tool.aegis.local] offline_bases), "
+    "VULNERABILITY SCANNING IS OFF, nothing is pushed: a local environment only"
+)
+
+
 @dataclass(frozen=True)
 class PipelineRequest:
     environment: str
     skip: tuple[str, ...] = ()
     build_args: tuple[str, ...] = ()
+    offline: bool = False
+    full_gate: bool = False
+
+
+def offline_settings(
+    config: DeliveryConfig, request: PipelineRequest
+) -> tuple[DeliveryConfig, tuple[str, ...]]:
+    """The configuration and build args of an air-gapped local run."""
+    if request.environment != "local":
+        raise InputError(
+            f"--offline builds the local environment only, not {request.environment!r}: "
+            "a release for a cluster is built from the real base images and fully scanned"
+        )
+    bases = tuple(f"{app}:BASE_IMAGE={image}" for app, image in config.local.offline_bases.items())
+    offline = replace(
+        config,
+        scan=replace(config.scan, vulnerabilities=False),
+        local=replace(config.local, nats_image=config.local.offline_nats_image, push=False),
+    )
+    return offline, (*bases, *request.build_args)
+
+
+def preflight(
+    runner: Runner,
+    config: DeliveryConfig,
+    request: PipelineRequest,
+    environ: Mapping[str, str],
+) -> None:
+    """Every stage's preconditions, checked in seconds before the first stage starts."""
+    from aegis_delivery.cluster import kube
+    from aegis_delivery.release import registry
+    from aegis_delivery.runner import Step
+    from aegis_delivery.tools import locate
+
+    stages = set(STAGES) - set(request.skip)
+    local_stack = request.environment == "local"
+    problems: list[AegisError] = []
+
+    def check(action: Callable[[], object]) -> None:
+        try:
+            action()
+        except AegisError as error:
+            problems.append(error)
+
+    def have(tool: str, why: str) -> None:
+        if locate(tool, config.root).path is None:
+            problems.append(ToolUnavailable(f"{tool} is missing ({why}): scripts/bootstrap"))
+
+    if stages & {"build", "deploy"} and (stages & {"build"} or local_stack):
+        check(lambda: images.require_engine(runner))
+    if local_stack and "deploy" in stages:
+        compose = runner.probe(Step(("docker", "compose", "version"), "compose", capture=True))
+        if not compose.ok:
+            problems.append(ToolUnavailable("the docker compose plugin is missing"))
+    if "scan" in stages:
+        have("trivy", "the scan stage")
+    if "gate" in stages and not Path(gates.nox_command()).is_file() and not shutil.which("nox"):
+        problems.append(ToolUnavailable("nox is missing (the gate stage): scripts/bootstrap"))
+    if "push" in stages and (not local_stack or config.local.push):
+        check(lambda: registry.credentials(config.registry, environ))
+    if not local_stack and stages & {"deploy", "verify"}:
+        have("helm", "the deploy stage")
+        have("kubectl", "the deploy stage")
+        if environ.get("KUBE_CONFIG", "").strip():
+            check(lambda: kube.decode_kubeconfig(environ["KUBE_CONFIG"]))
+    if request.offline:
+        wanted = [*config.local.offline_bases.values(), config.local.offline_nats_image]
+        for image in wanted:
+            found = runner.probe(Step(("docker", "image", "inspect", image), "image", capture=True))
+            if not found.ok:
+                problems.append(
+                    ToolUnavailable(f"the local base image {image} is missing: as root, "
+                                    "scripts/local-base-images (scripts/bootstrap runs it)")
+                )  # fmt: skip
+    if problems:
+        message = "preflight: " + "; ".join(problem.message for problem in problems)
+        if any(isinstance(problem, InputError) for problem in problems):
+            raise InputError(message)
+        raise ToolUnavailable(message)
+    runner.console.info(
+        f"preflight: every stage's preconditions hold ({', '.join(sorted(stages))})"
+    )
 
 
 def run_stage(runner: Runner, name: str, action: Callable[[], object]) -> None:
@@ -58,7 +151,12 @@ def run(
     local_stack = request.environment == "local"
     if not local_stack:
         config.environment(request.environment)  # an unknown environment fails before anything
-    plan = publish.plan_images(config, build_args=request.build_args, environ=env)
+    build_args = request.build_args
+    if request.offline:
+        config, build_args = offline_settings(config, request)
+        runner.console.warn(OFFLINE_WARNING)
+    plan = publish.plan_images(config, build_args=build_args, environ=env)
+    preflight(runner, config, request, env)
     ran: list[str] = []
     outcomes: list[images.BuildOutcome] = []
     released: list[ReleaseRecord] = []
@@ -70,7 +168,8 @@ def run(
         run_stage(runner, name, action)
         ran.append(name)
 
-    stage("gate", lambda: runner.run(gates.nox_step(())))
+    full = request.full_gate or not local_stack or in_ci(env)
+    stage("gate", lambda: runner.run(gates.nox_step(() if full else QUICK_GATE)))
     stage("build", lambda: outcomes.extend(publish.build(runner, plan)))
     stage("scan", lambda: publish.scan(runner, config, plan, outcomes))
     if not local_stack or config.local.push:

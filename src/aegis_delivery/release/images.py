@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -269,8 +270,31 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
         names = ", ".join(f"{o.app} ({o.error}, log: {o.log_file})" for o in failed)
-        raise CommandFailed(f"docker buildx build of {names}", 1)
+        remedy = next((r for o in failed if (r := unpullable_base(o.log_file))), None)
+        raise CommandFailed(f"docker buildx build of {names}", 1, remedy or "")
     return outcomes
+
+
+# What BuildKit says when a base image cannot be pulled (no registry reachable, no such image).
+_UNPULLABLE = re.compile(
+    r"failed to resolve source metadata for (\S+)|pull access denied for (\S+)"
+    r"|failed to do request: Head \"https://([^\"]+)\""
+)
+
+
+def unpullable_base(log_file: Path) -> str | None:
+    """One line naming the image that could not be pulled, and the remedy."""
+    try:
+        found = _UNPULLABLE.search(log_file.read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return None
+    if found is None:
+        return None
+    image = next(group for group in found.groups() if group).rstrip(":,")
+    return (
+        f"the base image {image} cannot be pulled from here: on a machine without registry "
+        "access run `invoke pipeline --offline` (locally made base images)"
+    )
 
 
 def parse_build_args(values: Sequence[str], apps: Sequence[str]) -> dict[str, dict[str, str]]:

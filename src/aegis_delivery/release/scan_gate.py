@@ -42,6 +42,7 @@ def policy_of(config: DeliveryConfig) -> ScanPolicy:
         severities=config.scan.severity,
         ignore_unfixed=config.scan.ignore_unfixed,
         vulnerabilities=config.scan.vulnerabilities,
+        db_repository=config.scan.db_repository,
     )
 
 

@@ -27,6 +27,7 @@ class ScanPolicy:
     ignore_unfixed: bool
     vulnerabilities: bool  # off only where no vulnerability database can be reached
     secrets: bool = True
+    db_repository: str = ""  # a mirror of Trivy's database (air-gapped users); "" = Trivy's own
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,7 @@ def image_scan_argv(
         "--ignorefile", str(empty_ignore_file),
         "--exit-code", "0",
         "--quiet",
+        *((f"--db-repository={policy.db_repository}",) if policy.db_repository else ()),
         image,
     )  # fmt: skip
 

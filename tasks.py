@@ -249,6 +249,67 @@ def verify(
         reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
 
 
+@task(help={"env": ENV, "tag": "compare this tag instead of the release record's",
+            "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})  # fmt: skip
+def diff(
+    c: Context,
+    env: str = "staging",
+    tag: str | None = None,
+    dry_run: bool = False,
+    summary: bool = False,
+    json: bool = False,
+) -> None:
+    """What a deploy would change: rendered manifests against the live release, as objects."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        found = deploy_flow.diff(session.runner, session.config, env, os.environ, tag)
+        reports.show_diff(session.console, env, found)
+
+
+@task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def history(
+    c: Context, env: str = "staging", dry_run: bool = False, summary: bool = False,
+    json: bool = False,
+) -> None:  # fmt: skip
+    """The audit trail: revision, time, status, tag, digests, who and why."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        trail = deploy_flow.audit(session.runner, session.config, env, os.environ)
+        reports.show_history(session.console, trail)
+
+
+@task(
+    name="promote",
+    help={"from_": "the environment whose running, verified digests are promoted",
+          "to": "the environment they are deployed to", "reason": "why (recorded)",
+          "record_only": "only read and verify the source and write the release record (CI)",
+          "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
+)  # fmt: skip
+def promote(
+    c: Context,
+    from_: str = "staging",
+    to: str = "production",
+    reason: str | None = None,
+    record_only: bool = False,
+    yes: bool = False,
+    dry_run: bool = False,
+    summary: bool = False,
+    json: bool = False,
+) -> None:
+    """Deploy to --to exactly the digests running and verified in --from: no rebuild, no re-tag."""
+    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        request = deploy_flow.PromoteRequest(from_, to, yes, reason, record_only)
+        result = deploy_flow.promote(session.runner, session.config, request, os.environ)
+        if isinstance(result, deploy_flow.DeployOutcome):
+            reports.show_outcome(session.console, result.document())
+        else:
+            reports.show_release(session.console, result, session.config.build.release_file)
+
+
 @task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
 def status(
     c: Context,

@@ -323,3 +323,110 @@ def test_status_reads_the_real_output(cluster: Cluster) -> None:
     pods = document["pods"]
     assert isinstance(pods, list) and {p["app"] for p in pods} == {"monitor-api", "monitor-ui"}
     assert all(p["ready"] for p in pods)
+
+
+def test_history_is_the_audit_trail(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+
+    def emergency(*arguments: object, **options: object) -> ReleaseRecord:
+        return release_record("emergency-fix", reason=str(options["reason"]), digests=DIGESTS_V2)
+
+    monkeypatch.setattr(publish, "release", emergency)
+    cluster.deploy(tag="emergency-fix", reason="hotfix INC-123")
+    with cluster.runner() as runner:
+        request = deploy.RollbackRequest("staging", 1, True, "INC-124 the fix broke login")
+        deploy.rollback(runner, cluster.config, request, cluster.environ)
+        trail = deploy.audit(runner, cluster.config, "staging", cluster.environ)
+    rows = [(e.revision, e.status, e.tag, e.by, e.reason) for e in trail.entries]
+    assert rows == [
+        (3, "deployed", "main-1111111", "ops", "INC-124 the fix broke login"),
+        (2, "superseded", "emergency-fix", "ops", "hotfix INC-123"),
+        (1, "superseded", "main-1111111", "ops", None),
+    ]
+    assert trail.entries[1].digests == {
+        "monitorApi": DIGESTS_V2["monitor-api"], "monitorUi": DIGESTS_V2["monitor-ui"],
+    }  # fmt: skip
+
+
+def test_diff_shows_the_digests_a_deploy_would_change(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    with cluster.runner() as runner:
+        first = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+    assert "Deployment/aegis-monitor-api" in first.added and not first.images  # nothing live yet
+    cluster.deploy()
+    with cluster.runner() as runner:
+        same = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+    assert same.empty, same.summary()
+    cluster.record("main-2222222", DIGESTS_V2)
+    with cluster.runner() as runner:
+        found = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+    lines = found.summary()
+    assert lines[0].startswith("image Deployment/aegis-monitor-api monitor-api: ")
+    assert lines[0].endswith("@" + DIGESTS_V2["monitor-api"])
+    assert {change.new for change in found.images} >= {
+        f"ghcr.io/aegistrader/aegistrader/{app}@{digest}" for app, digest in DIGESTS_V2.items()
+    }
+    assert not found.added and not found.removed
+    assert cluster.statuses() == [(1, "deployed")]  # a diff changes nothing
+
+
+def test_promote_deploys_exactly_what_runs_verified_in_staging(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    production = replace(cluster.config.environments["staging"], name="production",
+                         namespace="aegis-production", kube_context="aegis-production")  # fmt: skip
+    config = replace(
+        cluster.config, environments={**cluster.config.environments, "production": production}
+    )
+    cluster.api.add_namespace("aegis-production")
+    environ = {
+        **cluster.environ,
+        "KUBE_CONFIG_STAGING": cluster.environ["KUBE_CONFIG"],
+        "KUBE_CONFIG_PRODUCTION": cluster.api.kubeconfig(
+            tmp_path / "production.yaml", "aegis-production", "aegis-production"
+        ),
+    }
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.record("main-2222222", DIGESTS_V2)  # a newer record on disk is NOT what is promoted
+    request = deploy.PromoteRequest("staging", "production", yes=True, reason="weekly release")
+    with cluster.runner() as runner:
+        outcome = deploy.promote(runner, config, request, environ)
+    assert isinstance(outcome, deploy.DeployOutcome) and outcome.digests == DIGESTS_V1
+    assert outcome.verify is not None and outcome.verify.passed
+    images = {
+        str(d["metadata"]["name"]): str(d["spec"]["template"]["spec"]["containers"][0]["image"])
+        for d in cluster.api.list("apps/v1/deployments", "aegis-production")
+    }
+    assert images["aegis-monitor-api"].endswith("@" + DIGESTS_V1["monitor-api"])
+    secret = cluster.api.list("v1/secrets", "aegis-production", "owner=helm")
+    assert len(secret) == 1
+    assert outcome.description.startswith("tag=main-1111111 sha=0123456 by=ops")
+    assert "promoted-from=staging@1 reason=weekly release" in outcome.description
+
+
+def test_promote_refuses_an_unhealthy_staging(cluster: Cluster, tmp_path: Path) -> None:
+    production = replace(cluster.config.environments["staging"], name="production",
+                         namespace="aegis-production", kube_context="aegis-production",
+                         timeout=Duration.parse("2s"))  # fmt: skip
+    staging = replace(cluster.config.environments["staging"], timeout=Duration.parse("2s"))
+    config = replace(cluster.config, environments={"staging": staging, "production": production})
+    cluster.api.add_namespace("aegis-production")
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    cluster.controller.stop()
+    cluster.controller.mark_crashloop(NS, "aegis-monitor-api")
+    environ = {
+        **cluster.environ,
+        "KUBE_CONFIG_PRODUCTION": cluster.api.kubeconfig(
+            tmp_path / "production.yaml", "aegis-production", "aegis-production"
+        ),
+    }
+    request = deploy.PromoteRequest("staging", "production", yes=True)
+    with (
+        pytest.raises(AegisError, match="staging is not healthy, nothing was promoted"),
+        cluster.runner() as runner,
+    ):
+        deploy.promote(runner, config, request, environ)
+    assert cluster.api.list("v1/secrets", "aegis-production", "owner=helm") == []

@@ -83,7 +83,9 @@ def test_unknown_app_and_environment_list_what_exists() -> None:
     config = parse_config(real_document(), SOURCE)
     with pytest.raises(ConfigError, match="expected one of monitor-api, monitor-ui"):
         config.app("monitor")
-    with pytest.raises(ConfigError, match="unknown environment 'prod': expected one of staging"):
+    with pytest.raises(
+        ConfigError, match="unknown environment 'prod': expected one of production, staging"
+    ):
         config.environment("prod")
 
 

@@ -42,6 +42,17 @@ KUBECONFIG_TEXT = (
     "- name: deployer\n  user:\n    token: very-secret-kube-token-value\n"
 )
 STAGING = deploy.DeployRequest("staging", yes=True)
+RENDERED = f"""---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: aegis-monitor-api, namespace: aegis-staging}}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - {{name: monitor-api, image: "ghcr.io/aegistrader/aegistrader/monitor-api@{DIGEST_API}"}}
+"""
 NOT_A_KUBECONFIG = base64.b64encode(b"hello: world").decode()
 MUTATING = (
     ("upgrade",),
@@ -109,6 +120,10 @@ def script_cluster(
         return 0, "configmap/created", ""
 
     runner.answer("config", "current-context", reply=(0, context + "\n", ""))
+    runner.answer("template", "aegis", reply=(0, RENDERED, ""))
+    runner.answer(
+        "get", "manifest", reply=(0, RENDERED.replace(DIGEST_API, "sha256:" + "0" * 64), "")
+    )
     runner.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
     runner.answer("history", reply=(0, history, ""))
     for app, digest in (("monitor-api", DIGEST_API), ("monitor-ui", DIGEST_UI)):
@@ -236,6 +251,8 @@ def test_a_dry_run_asks_the_real_questions_and_prints_every_change(
         "version --short",
         "config current-context",
         "--context=aegis-staging get",
+        "template aegis",
+        "get manifest",
         "buildx imagetools",
         "buildx imagetools",
     ]
@@ -243,6 +260,7 @@ def test_a_dry_run_asks_the_real_questions_and_prints_every_change(
     assert "--atomic" in console.text and "--wait " in console.text + " "
     assert "[dry-run] deploy main-0123456 to staging" in console.text
     assert "[dry-run] write the values" in console.text
+    assert "image Deployment/aegis-monitor-api monitor-api: " in console.text  # the diff
     assert not (config.chart / "values.deployment.yaml").exists()
 
 

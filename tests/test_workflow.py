@@ -39,7 +39,7 @@ def test_triggers_and_no_pull_request_target() -> None:
     triggers = WORKFLOW[True]  # YAML 1.1 reads the key `on` as true
     assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
     assert triggers["push"] == {"branches": ["main"], "tags": ["v*"]}
-    assert set(triggers["workflow_dispatch"]["inputs"]) == {"emergency_tag", "reason"}
+    assert set(triggers["workflow_dispatch"]["inputs"]) == {"emergency_tag", "reason", "promote"}
     assert "pull_request_target" not in WORKFLOW_FILE.read_text()
 
 
@@ -128,3 +128,19 @@ def test_ci_runs_exactly_the_readme_commands() -> None:
     ci = (REPOSITORY / ".ci" / "run").read_text().splitlines()
     ran = [line for line in ci if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert ran == ["export CI=true", commands[1]]
+
+
+def test_promotion_is_manual_reviewed_and_carries_the_verified_record() -> None:
+    read, promote = JOBS["promote-read"], JOBS["promote"]
+    assert "workflow_dispatch" in read["if"] and "inputs.promote" in read["if"]
+    assert read["environment"] == "staging" and promote["environment"] == "production"
+    assert promote["needs"] == "promote-read"
+    assert promote["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    runs = [s.get("run", "") for s in read["steps"]]
+    assert any("invoke promote --from staging --to production --record-only" in r for r in runs)
+    steps = promote["steps"]
+    download = next(i for i, s in enumerate(steps) if "download-artifact" in s.get("uses", ""))
+    deploying = next(
+        i for i, s in enumerate(steps) if "invoke deploy --env production" in s.get("run", "")
+    )
+    assert download < deploying and steps[download]["with"]["name"] == "promotion"

@@ -12,6 +12,8 @@ from aegis_delivery.session import TaskSession
 from aegis_delivery.tools import ToolStatus, check_tools
 
 if TYPE_CHECKING:
+    from aegis_delivery.cluster.diff import ManifestDiff
+    from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.release.publish import ImagePlan
     from aegis_delivery.release.record import ReleaseRecord
     from aegis_delivery.release.trivy import ScanReport
@@ -145,6 +147,39 @@ def show_release(console: Console, record: ReleaseRecord, file: Path) -> None:
     for app, image in record.images.items():
         console.success(f"{app}: {', '.join(image.tags)} -> {image.digest or '(planned)'}")
     console.info(f"release record: {file}")
+
+
+def show_diff(console: Console, environment: str, diff: ManifestDiff) -> None:
+    document = {"environment": environment, "empty": diff.empty, **diff.document()}
+    console.summarize(f"Deploy diff ({environment})", {"changes": diff.summary(50)})
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    console.info(f"what a deploy would change in {environment}:")
+    for line in diff.summary(limit=1000):
+        console.info(f"  {line}")
+
+
+def show_history(console: Console, trail: AuditTrail) -> None:
+    document = trail.document()
+    console.summarize(f"History of {trail.release} in {trail.namespace}", document)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    rows = [
+        (
+            str(entry.revision), entry.updated[:19], entry.status, entry.tag or "",
+            " ".join(f"{app}={digest.removeprefix('sha256:')[:12]}"
+                     for app, digest in sorted(entry.digests.items())),
+            entry.by or "", entry.reason or entry.promoted_from or "",
+        )
+        for entry in trail.entries
+    ]  # fmt: skip
+    console.table(
+        f"{trail.release} in {trail.namespace}",
+        ("revision", "time", "status", "tag", "digests", "who", "why"),
+        rows,
+    )
 
 
 def show_outcome(console: Console, document: dict[str, Any]) -> None:

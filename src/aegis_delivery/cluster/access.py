@@ -54,7 +54,7 @@ def connect(
     if not version.ok:
         raise AegisError(f"helm does not run: {(version.stderr or version.stdout).strip()}")
     helm = Helm(helm_path, helm_cli.parse_version(version.stdout))
-    env = kube.materialize_kubeconfig(runner, environ)
+    env = kube.materialize_kubeconfig(runner, environ, environment_name)
     return Cluster(helm, kubectl, env, Target.of(config.release, environment), environment)
 
 

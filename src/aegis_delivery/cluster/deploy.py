@@ -12,6 +12,7 @@ very sequence: questions before the first change run for real, every change is p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from aegis_delivery.ci import in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
+    Cluster,
     connect,
     guard_context,
     guard_namespace,
@@ -27,9 +29,11 @@ from aegis_delivery.cluster.access import (
     known_history,
     recover_pending,
 )
+from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
+from aegis_delivery.cluster.history import AuditTrail, audit_trail
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.errors import AegisError, CommandFailed
+from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.prompts import Prompter
 from aegis_delivery.release import publish, registry
 from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
@@ -104,6 +108,48 @@ def values_for(
     return path, final, len(record.digests()) if record else 0
 
 
+def release_diff(
+    runner: Runner,
+    config: DeliveryConfig,
+    cluster: Cluster,
+    tag: str,
+    record: ReleaseRecord | None,
+) -> ManifestDiff:
+    """The objects this release would render against the live release's, as objects."""
+    import yaml  # deferred: keeps `invoke --list` fast
+
+    # Scratch input of a question (helm template changes nothing): written in a dry run too.
+    values = (
+        config.root / publish.WORK_DIRECTORY / "diff" / f"values.{cluster.environment.name}.yaml"
+    )
+    values.parent.mkdir(parents=True, exist_ok=True)
+    values.write_text(yaml.safe_dump(deployment_values(config, tag, record)), encoding="utf-8")
+    rendered = runner.run(
+        cluster.read(
+            helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [values]),
+            "render the new release",
+        )
+    )
+    live = runner.run(
+        cluster.read(helm_cli.get_manifest_argv(cluster.helm, cluster.target), "live manifests"),
+        check=False,
+    )
+    if live.ran and not live.ok and not helm_cli.release_missing(live.stderr):
+        raise CommandFailed("helm get manifest", live.returncode, live.stderr.strip())
+    live_text = live.stdout if live.ran and live.ok else ""
+    return compare(
+        parse_manifests(live_text, "the live release"),
+        parse_manifests(rendered.stdout, "the rendered release"),
+    )
+
+
+def show_diff(runner: Runner, diff: ManifestDiff, environment: str) -> None:
+    runner.console.info(f"what this deploy changes in {environment}:")
+    for line in diff.summary():
+        runner.console.info(f"  {line}")
+    runner.console.summarize(f"Deploy diff ({environment})", {"changes": diff.summary(50)})
+
+
 def deployer(environ: Mapping[str, str]) -> str:
     """Who deploys: the GitHub actor in Actions, else the local user."""
     import getpass
@@ -115,8 +161,13 @@ def deployer(environ: Mapping[str, str]) -> str:
     return environ.get("GITHUB_ACTOR") or environ.get("USER") or local
 
 
-def description(tag: str, sha: str, actor: str, reason: str | None) -> str:
+def description(
+    tag: str, sha: str, actor: str, reason: str | None, promoted_from: str | None = None
+) -> str:
+    """What helm records for the revision; the reason last (it may hold spaces)."""
     text = f"tag={tag} sha={sha[:7]} by={actor}"
+    if promoted_from:
+        text += f" promoted-from={promoted_from}"
     return f"{text} reason={reason}" if reason else text
 
 
@@ -192,23 +243,31 @@ def deploy(
     cluster = connect(runner, config, request.environment, environ)
     tag = plan.tag if plan is not None else record.tag if record is not None else ""
     sha = plan.context.source_sha if plan is not None else record.source.sha if record else ""
-    text = description(tag, sha, deployer(environ), reason)
+    promoted = record.promoted_from if record is not None else None
+    reason = reason or (record.reason if record is not None else None)
+    text = description(tag, sha, deployer(environ), reason, promoted)
     outcome = DeployOutcome(request.environment, tag, text, {})
-    if emergency:
-        ask.confirm(
-            f"EMERGENCY DEPLOY of {tag!r} to {request.environment}",
-            [
-                f"kube context {cluster.target.kube_context}, namespace "
-                f"{cluster.target.namespace}, release {cluster.target.release}",
-                "built from the working tree, scanned and pushed now: the quality gates "
-                "are NOT run",
-                f"reason: {reason}",
-            ],
-            console=runner.console,
-        )
     guard_context(runner, cluster)
     guard_namespace(runner, cluster, request.create_namespace)
     outcome.completed.append("guards")
+    diff = release_diff(runner, config, cluster, tag, record)
+    show_diff(runner, diff, request.environment)
+    where = (
+        f"kube context {cluster.target.kube_context}, namespace {cluster.target.namespace}, "
+        f"release {cluster.target.release}"
+    )
+    changes = diff.summary(6)
+    if emergency:
+        ask.confirm(
+            f"EMERGENCY DEPLOY of {tag!r} to {request.environment}",
+            [where, "built from the working tree, scanned and pushed now: the quality gates "
+             "are NOT run", f"reason: {reason}", *changes],
+            console=runner.console,
+        )  # fmt: skip
+    else:
+        ask.confirm(
+            f"deploy {tag!r} to {request.environment}", [where, *changes], console=runner.console
+        )
     if plan is not None:
         record = publish.release(runner, config, plan, force=True, environ=environ, reason=reason)
         outcome.completed.append("publish")
@@ -387,3 +446,132 @@ def status(
             else []
         ),
     }
+
+
+def diff(
+    runner: Runner,
+    config: DeliveryConfig,
+    environment: str,
+    environ: Mapping[str, str],
+    tag: str | None = None,
+) -> ManifestDiff:
+    """`invoke diff`: the release record (or an explicit tag) against what runs; no change."""
+    config.environment(environment)
+    chosen = docker_tag(tag, what="--tag") if tag is not None else None
+    record = (
+        read_optional(config.build.release_file)
+        if chosen
+        else read_record(config.build.release_file)
+    )
+    if record is not None and chosen is not None and record.tag != chosen:
+        record = None  # another tag: compared by tag, not pinned
+    cluster = connect(runner, config, environment, environ)
+    guard_context(runner, cluster)
+    return release_diff(runner, config, cluster, chosen or (record.tag if record else ""), record)
+
+
+def audit(
+    runner: Runner, config: DeliveryConfig, environment: str, environ: Mapping[str, str]
+) -> AuditTrail:
+    """`invoke history`: every revision with its tag, digests, who and why."""
+    cluster = connect(runner, config, environment, environ)
+    guard_context(runner, cluster)
+    return audit_trail(runner, cluster)
+
+
+@dataclass(frozen=True)
+class PromoteRequest:
+    source: str
+    target: str
+    yes: bool = False
+    reason: str | None = None
+    record_only: bool = False  # CI's first half: read and verify the source, write the record
+
+
+def promotable(
+    runner: Runner, config: DeliveryConfig, request: PromoteRequest, environ: Mapping[str, str]
+) -> ReleaseRecord:
+    """What runs, verified, in the source environment, as a release record for the target."""
+    from aegis_delivery.release.record import ReleaseImage, ScanVerdict, Source
+
+    cluster = connect(runner, config, request.source, environ)
+    guard_context(runner, cluster)
+    revisions = history(runner, cluster)
+    current = max(revisions, key=lambda r: r.revision, default=None)
+    if current is None or current.status != "deployed":
+        state = (
+            f"is {current.status} at revision {current.revision}" if current else "has no release"
+        )
+        raise InputError(
+            f"{request.source} {state}: only a deployed, verified release can be promoted"
+        )
+    values = runner.run(
+        cluster.read(
+            helm_cli.get_values_argv(cluster.helm, cluster.target, current.revision),
+            f"values of {request.source} revision {current.revision}",
+        )
+    )
+    from aegis_delivery.cluster.history import deployed_values
+
+    tag, by_key = deployed_values(values.stdout)
+    digests = {app: by_key[values_key(app)] for app in config.apps if values_key(app) in by_key}
+    unpinned = sorted(set(config.apps) - set(digests))
+    if tag is None or unpinned:
+        raise InputError(
+            f"{request.source} revision {current.revision} does not run every app pinned by "
+            f"digest (missing: {', '.join(unpinned) or 'the tag'}): deploy a release record "
+            "there first; promotion never re-tags or rebuilds"
+        )
+    try:
+        verify_cluster(runner, tuple(config.apps), cluster, digests)
+    except AegisError as error:
+        raise AegisError(
+            f"{request.source} is not healthy, nothing was promoted: {error.message}"
+        ) from None
+    sha = match.group(1) if (match := re.search(r"sha=(\w+)", current.description)) else "0000000"
+    return ReleaseRecord(
+        tag=tag,
+        tags=(tag,),
+        source=Source(
+            sha=sha.lower(),
+            ref=f"{request.source}@{current.revision}",
+            event="promote",
+            repository=config.repository.lower(),
+        ),
+        actor=deployer(environ),
+        created=publish.now(),
+        reason=request.reason,
+        promoted_from=f"{request.source}@{current.revision}",
+        images={
+            app: ReleaseImage(
+                repository=image_repository(config.registry, config.repository, app),
+                digest=digest,
+                platforms=config.app(app).platforms,
+                tags=(f"{image_repository(config.registry, config.repository, app)}:{tag}",),
+                # Only `invoke push` publishes, and only what passed the scan gate.
+                scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
+            )
+            for app, digest in digests.items()
+        },
+    )
+
+
+def promote(
+    runner: Runner,
+    config: DeliveryConfig,
+    request: PromoteRequest,
+    environ: Mapping[str, str],
+    *,
+    prompter: Prompter | None = None,
+) -> DeployOutcome | ReleaseRecord:
+    """Deploy to the target exactly the digests running and verified in the source."""
+    config.environment(request.source)
+    config.environment(request.target)
+    if request.source == request.target:
+        raise InputError(f"--from and --to are both {request.source!r}: promote between two")
+    record = promotable(runner, config, request, environ)
+    runner.write_file(config.build.release_file, record.text(), "record the promoted release")
+    if request.record_only:
+        return record
+    deploy_request = DeployRequest(request.target, yes=request.yes, reason=request.reason)
+    return deploy(runner, config, deploy_request, environ, prompter=prompter, record=record)

@@ -116,6 +116,25 @@ def history_argv(helm: Helm, target: Target) -> tuple[str, ...]:
     return (str(helm.path), "history", target.release, *target.helm_flags(), "--output", "json")
 
 
+def get_values_argv(helm: Helm, target: Target, revision: int) -> tuple[str, ...]:
+    """The values a revision was deployed with (what the toolkit set: tag and digests)."""
+    return (str(helm.path), "get", "values", target.release, f"--revision={revision}",
+            *target.helm_flags(), "--output", "json")  # fmt: skip
+
+
+def get_manifest_argv(helm: Helm, target: Target) -> tuple[str, ...]:
+    """The manifests of the live release (hooks excluded by helm)."""
+    return (str(helm.path), "get", "manifest", target.release, *target.helm_flags())
+
+
+def template_argv(
+    helm: Helm, target: Target, chart: Path, values: Sequence[Path]
+) -> tuple[str, ...]:
+    """The manifests a release would render, offline (no cluster contacted)."""
+    return (str(helm.path), "template", target.release, str(chart),
+            f"--namespace={target.namespace}", *(f"--values={v}" for v in values))  # fmt: skip
+
+
 def test_argv(helm: Helm, target: Target, environment: EnvironmentConfig) -> tuple[str, ...]:
     return (
         str(helm.path), "test", target.release, *target.helm_flags(),

@@ -25,15 +25,15 @@ from aegis_delivery.runner import Runner
 LEASE_PREFIX = "aegis-deploy-"
 
 
-def decode_kubeconfig(encoded: str) -> str:
-    """The kubeconfig text from base64, or an error naming KUBE_CONFIG (never its content)."""
+def decode_kubeconfig(encoded: str, variable: str = "KUBE_CONFIG") -> str:
+    """The kubeconfig text from base64, or an error naming the variable (never its content)."""
     import yaml  # deferred: keeps `invoke --list` fast
 
     try:
         text = base64.b64decode("".join(encoded.split()), validate=True).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InputError(
-            "KUBE_CONFIG is not valid base64: expected `base64 -w0 kubeconfig`"
+            f"{variable} is not valid base64: expected `base64 -w0 kubeconfig`"
         ) from None
     try:
         document = yaml.safe_load(text)
@@ -45,7 +45,7 @@ def decode_kubeconfig(encoded: str) -> str:
         or not document.get("clusters")
     ):
         raise InputError(
-            "KUBE_CONFIG decodes to something that is not a kubeconfig "
+            f"{variable} decodes to something that is not a kubeconfig "
             "(expected kind: Config with clusters, contexts and users)"
         )
     return text
@@ -73,15 +73,24 @@ def credential_values(document: object) -> list[str]:
     return found
 
 
-def materialize_kubeconfig(runner: Runner, environ: Mapping[str, str]) -> dict[str, str]:
+def kubeconfig_variable(environ: Mapping[str, str], environment: str) -> str:
+    """``KUBE_CONFIG_<ENVIRONMENT>`` when set (promotion reads two clusters), else KUBE_CONFIG."""
+    specific = "KUBE_CONFIG_" + environment.upper().replace("-", "_")
+    return specific if environ.get(specific, "").strip() else "KUBE_CONFIG"
+
+
+def materialize_kubeconfig(
+    runner: Runner, environ: Mapping[str, str], environment: str = ""
+) -> dict[str, str]:
     """Environment for kubectl/helm: ``KUBECONFIG`` pointing at the decoded file, or {}."""
-    encoded = environ.get("KUBE_CONFIG", "")
+    variable = kubeconfig_variable(environ, environment) if environment else "KUBE_CONFIG"
+    encoded = environ.get(variable, "")
     if not encoded.strip():
         return {}
     import yaml
 
     runner.masker.add(encoded)
-    text = decode_kubeconfig(encoded)
+    text = decode_kubeconfig(encoded, variable)
     runner.masker.add(text, lines=False)
     for secret in credential_values(yaml.safe_load(text)):
         runner.masker.add(secret)

@@ -70,6 +70,7 @@ class ReleaseRecord(_Strict):
     actor: Text
     created: Text
     reason: Text | None = None  # why, for an emergency release
+    promoted_from: Text | None = None  # ENV@REVISION when promoted, not built
     images: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")], ReleaseImage] = Field(
         min_length=1
     )

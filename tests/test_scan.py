@@ -141,3 +141,24 @@ def test_bad_expiry_is_named(tmp_path: Path) -> None:
     (tmp_path / ".trivyignore").write_text("CVE-1 exp:someday\n")
     with pytest.raises(InputError, match="expiry of 'CVE-1' is not a date"):
         load_ignores(tmp_path)
+
+
+def test_sarif_and_the_gate_agree_on_the_same_report_and_ignore_files(tmp_path: Path) -> None:
+    """Code scanning shows exactly what fails the gate: never an accepted finding."""
+    from aegis_delivery.release.trivy import sarif_document
+
+    (tmp_path / ".trivyignore").write_text("CVE-2026-0001 exp:2027-01-01\n")
+    (tmp_path / ".trivyignore.yaml").write_text(
+        "vulnerabilities:\n  - id: CVE-2026-0002\n    statement: unreachable\n"
+        "    expired_at: 2027-06-01\n"
+    )
+    ignores = load_ignores(tmp_path)
+    report = apply_policy("api", parse_report(FIXTURE, "api"), STRICT, ignores, TODAY)
+    document = sarif_document([report])
+    run = document["runs"][0]  # type: ignore[index]
+    results = {result["ruleId"] for result in run["results"]}
+    assert results == {finding.identifier for finding in report.failing}
+    assert results == {"CVE-2026-0003", "private-key"}  # the two ignored ones are not there
+    assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == results
+    assert document["version"] == "2.1.0"
+    json.dumps(document)  # serialisable as it is written

@@ -268,8 +268,8 @@ def test_a_planted_private_key_fails_the_secret_scan(
         reports = scan_gate.scan(runner, config, [target], tmp_path / "scan", tmp_path / "sarif")
     assert [f.kind for f in reports[0].failing] == ["secret"]
     assert reports[0].failing[0].target.startswith("/app/deploy_key")
-    # The same report as SARIF for GitHub code scan_gate.
-    (sarif,) = (tmp_path / "sarif").glob("*.sarif")
+    # The gate's verdicts as SARIF for GitHub code scanning.
+    sarif = tmp_path / "sarif" / "trivy.sarif"
     document = json.loads(sarif.read_text())
     assert document["version"] == "2.1.0"
     assert any(result["ruleId"] == "private-key" for result in document["runs"][0]["results"])

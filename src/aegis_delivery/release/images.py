@@ -151,7 +151,7 @@ def plan_builds(
         if options.cache == "registry":
             cache_from = f"type=registry,ref={image}:buildcache"
             cache_to = f"type=registry,ref={image}:buildcache,mode=max"
-        elif options.cache == "gha":
+        elif options.cache == "gha" and options.ci:  # the gha cache exists on Actions only
             cache_from = f"type=gha,scope={name}"
             cache_to = f"type=gha,scope={name},mode=max"
         requests.append(

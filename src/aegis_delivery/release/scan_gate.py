@@ -19,7 +19,7 @@ from aegis_delivery.release.trivy import (
     image_scan_argv,
     load_ignores,
     parse_report,
-    sarif_argv,
+    sarif_document,
     summary_rows,
 )
 from aegis_delivery.runner import Runner, Step
@@ -69,7 +69,6 @@ def scan(
         runner.console.warn(VULNERABILITIES_OFF)
     ignores = load_ignores(config.root)
     reports: list[ScanReport] = []
-    report_files: list[Path] = []
     for target in targets:
         report_file = _report_path(output_directory, target)
         report_file.unlink(missing_ok=True)
@@ -91,12 +90,10 @@ def scan(
         reports.append(
             apply_policy(target.name, findings, policy, ignores, today or dt.date.today())
         )
-        report_files.append(report_file)
     if sarif_directory is not None:
-        sarif_directory.mkdir(parents=True, exist_ok=True)
-        for report_file in report_files:
-            sarif = sarif_directory / f"{report_file.stem}.sarif"
-            runner.run(Step(sarif_argv(trivy, report_file, sarif), "write SARIF", capture=True))
+        sarif = sarif_directory / "trivy.sarif"
+        document = sarif_document(reports)
+        runner.write_file(sarif, json.dumps(document, indent=2) + "\n", "write SARIF")
     for report in reports:
         for note in report.notes:
             runner.console.warn(f"{report.artifact}: {note}")

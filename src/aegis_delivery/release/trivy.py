@@ -313,9 +313,61 @@ def config_scan_argv(
     )  # fmt: skip
 
 
-def sarif_argv(trivy: str, report: Path, output: Path) -> tuple[str, ...]:
-    """SARIF for GitHub code scanning, converted from the same JSON report."""
-    return (trivy, "convert", "--format", "sarif", "--output", str(output), str(report))
+SARIF_LEVELS = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
+
+
+def sarif_document(reports: Sequence[ScanReport], trivy_version: str = "") -> dict[str, object]:
+    """SARIF 2.1.0 for GitHub code scanning from the gate's own verdicts: exactly the findings
+    that fail the gate (same severities, ignore files, expiry and fixed-only policy), so code
+    scanning never shows a finding the gate accepted, nor hides one it failed on."""
+    rules: dict[str, dict[str, object]] = {}
+    results: list[dict[str, object]] = []
+    for report in reports:
+        for finding in report.failing:
+            rules.setdefault(
+                finding.identifier,
+                {
+                    "id": finding.identifier,
+                    "shortDescription": {"text": finding.title or finding.identifier},
+                    "properties": {"tags": [finding.kind, finding.severity]},
+                },
+            )
+            detail = f" in {finding.package} {finding.installed}" if finding.package else ""
+            fixed = f" (fixed in {finding.fixed})" if finding.fixed else ""
+            results.append(
+                {
+                    "ruleId": finding.identifier,
+                    "level": SARIF_LEVELS.get(finding.severity, "note"),
+                    "message": {
+                        "text": f"{finding.severity} {finding.title}{detail}{fixed}".strip()
+                    },
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": finding.target or report.artifact}
+                            },
+                            "message": {"text": report.artifact},
+                        }
+                    ],
+                }
+            )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "Trivy",
+                        "version": trivy_version,
+                        "informationUri": "https://github.com/aquasecurity/trivy",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
 
 
 def summary_rows(reports: Sequence[ScanReport], top: int = 5) -> list[tuple[str, ...]]:

@@ -105,3 +105,26 @@ def test_credentials_and_the_login_command() -> None:
         credentials("ghcr.io", {})
     with pytest.raises(InputError, match="REGISTRY_PASSWORD is not set"):
         credentials("ghcr.io", {"REGISTRY_USER": "u"})
+
+
+def test_login_retries_a_transient_failure_but_not_a_wrong_password() -> None:
+    from aegis_delivery.errors import AegisError
+    from aegis_delivery.masking import Masker
+    from aegis_delivery.release.registry import Credentials, login
+    from tests.conftest import RecordingConsole
+    from tests.fake_runner import ScriptedRunner
+
+    console = RecordingConsole(Masker())
+    credentials = Credentials("ghcr.io", "bot", "s3cret-token")
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer(
+            "login", reply=(1, "", "Error response from daemon: 502 Bad Gateway"), times=1
+        )
+        runner.answer("login", reply=(0, "Login Succeeded", ""))
+        login(runner, credentials, attempts=3, base_seconds=0.01)
+        assert len(runner.calls) == 2 and "transient failure; retry 1" in console.text
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("login", reply=(1, "", "Error response from daemon: unauthorized"))
+        with pytest.raises(AegisError, match="failed: Error response from daemon: unauthorized"):
+            login(runner, credentials, attempts=3, base_seconds=0.01)
+        assert len(runner.calls) == 1  # final at once

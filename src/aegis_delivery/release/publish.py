@@ -217,13 +217,14 @@ def release(
         )
     credentials = registry.credentials(config.registry, env)
     runner.masker.add(credentials.password)
+    retry = (config.build.push_attempts, config.build.retry_base_seconds)
     multi_platform = any(request.push_by_digest for request in plan.builds)
     if multi_platform:  # pushing by digest needs the login before the build
-        registry.login(runner, credentials)
+        registry.login(runner, credentials, *retry)
     outcomes = build(runner, plan)
     scan(runner, config, plan, outcomes, sarif_directory)
     if not multi_platform:
-        registry.login(runner, credentials)
+        registry.login(runner, credentials, *retry)
     built = {outcome.app: outcome.digest for outcome in outcomes}
     published = {
         request.app: ReleaseImage(

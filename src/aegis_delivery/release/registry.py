@@ -54,13 +54,32 @@ def login_step(credentials: Credentials) -> Step:
     )  # fmt: skip
 
 
-def login(runner: Runner, credentials: Credentials) -> None:
-    result = runner.run(login_step(credentials), check=False)
-    if result.ran and not result.ok:
-        said = runner.masker.mask((result.stderr or result.stdout).strip())
-        raise AegisError(
-            f"login to {credentials.registry} as {credentials.username} failed: {said}"
+def login(
+    runner: Runner, credentials: Credentials, attempts: int = 1, base_seconds: float = 1.0
+) -> None:
+    """``docker login``: a transient failure (5xx, reset, timeout) is retried; a wrong
+    password or token is final at once."""
+
+    def attempt() -> None:
+        result = runner.run(login_step(credentials), check=False)
+        if result.ran and not result.ok:
+            said = runner.masker.mask((result.stderr or result.stdout).strip())
+            raise AegisError(
+                f"login to {credentials.registry} as {credentials.username} failed: {said}"
+            )
+
+    def on_retry(number: int, delay: float, message: str) -> None:
+        runner.console.warn(
+            f"log in to {credentials.registry}: transient failure; retry {number} in {delay:.1f}s"
         )
+
+    with_retries(
+        attempt,
+        attempts=attempts,
+        base_seconds=base_seconds,
+        describe=str,
+        on_retry=on_retry,
+    )
 
 
 def _retrying(runner: Runner, step: Step, attempts: int, base_seconds: float) -> str | None:

@@ -208,3 +208,11 @@ def test_a_child_that_ignores_the_signal_is_killed_after_the_grace_period(tmp_pa
     assert driver.returncode == 143
     assert time.monotonic() - started < 20
     assert not cleanup_file.exists()
+
+
+def test_a_long_command_is_never_silent(console: RecordingConsole, masker: Masker) -> None:
+    with Runner(console, masker, heartbeat_seconds=0.2) as runner:
+        runner.run(Step(("sleep", "0.7"), "wait for the rollout", capture=True))
+    beats = [line for line in console.text.splitlines() if "still running" in line]
+    assert 2 <= len(beats) <= 4, console.text
+    assert beats[0].strip() == "wait for the rollout: still running (0m00s)"

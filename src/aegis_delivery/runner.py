@@ -19,6 +19,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +97,10 @@ class Runner:
         *,
         dry_run: bool = False,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
+        heartbeat_seconds: float | None = None,
     ) -> None:
         self.console = console
+        self.heartbeat_seconds = heartbeat_seconds or (30.0 if console.plain else 10.0)
         self.masker = masker
         self.dry_run = dry_run
         self.grace_seconds = grace_seconds
@@ -291,13 +294,29 @@ class Runner:
         except PermissionError:
             raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
         self._child = child
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(step, done), daemon=True)
+        heartbeat.start()
         try:
             if step.capture:
                 stdout, stderr = child.communicate(step.stdin)
                 return Result(step, child.returncode, stdout, stderr, ran=True)
             return self._stream(child, step)
         finally:
+            done.set()
             self._child = None
+
+    def _heartbeat(self, step: Step, done: threading.Event) -> None:
+        """A long wait is never silent: `helm --wait` can say nothing for ten minutes.
+
+        One line with the elapsed time every ``heartbeat_seconds`` (30 s in CI's logs, 10 s
+        at a terminal) while the command runs."""
+        started = time.monotonic()
+        while not done.wait(self.heartbeat_seconds):
+            elapsed = int(time.monotonic() - started)
+            self.console.info(
+                f"{step.purpose}: still running ({elapsed // 60}m{elapsed % 60:02d}s)"
+            )
 
     def _stream(self, child: subprocess.Popen[str], step: Step) -> Result:
         if step.stdin is not None and child.stdin is not None:

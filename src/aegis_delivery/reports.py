@@ -189,7 +189,7 @@ def show_outcome(console: Console, document: dict[str, Any]) -> None:
         console.emit_json(document)
         return
     for check in document.get("verify", []):
-        mark = "ok" if check["ok"] else "FAILED"
+        mark = {True: "ok", False: "FAILED"}.get(check["ok"], "planned")
         console.info(f"{mark}: {check['check']}: {check['detail']}")
     if document.get("revision"):
         console.success(

@@ -1,0 +1,106 @@
+"""`invoke --dry TASK` and `invoke TASK --dry-run` change nothing, for every task.
+
+Every external tool is a recording fake (helm, kubectl, docker, trivy, nox, git stays real):
+each writes its argv to a log and answers the questions a task asks (versions, the current
+context, an empty history). Whatever a task does with those answers, no recorded command may
+be one that changes something.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPOSITORY
+from tests.test_entry_points import recorded_config  # noqa: F401 - the fixture
+
+FAKE = """#!/bin/sh
+echo "$(basename "$0") $*" >> "{log}"
+case "$(basename "$0") $*" in
+  "helm version"*) echo v4.1.4+g05fa379 ;;
+  "helm history"*) echo "[]" ;;
+  "helm status"*) echo "{{}}" ;;
+  "kubectl config current-context"*) echo aegis-staging ;;
+  *"get pods"*|*"get configmaps"*) echo '{{"items": []}}' ;;
+  "kubectl version"*) echo "Client Version: v1.35.2" ;;
+  "trivy --version"*) echo "Version: 0.76.0" ;;
+  "docker info"*) echo 20.10.24 ;;
+  "docker buildx imagetools inspect"*) echo '{{"digest": "sha256:{digest}"}}' ;;
+  "nox --version"*) echo 2026.1.1 ;;
+esac
+exit 0
+"""
+# What a changing command looks like, tool by tool.
+CHANGING = re.compile(
+    r"^(helm (upgrade|install|rollback|uninstall|test)\b"
+    r"|kubectl .*\b(create|replace|apply|delete|annotate|patch|exec)\b"
+    r"|docker (push|login|build|buildx build|buildx imagetools create|compose .*\b(up|down))\b"
+    r"|nox\b(?! --version))"
+)
+TASKS = [
+    ("config",), ("doctor",), ("gate",), ("tags",), ("build",), ("scan", "--build"),
+    ("push",), ("values",), ("deploy", "--env", "staging", "--yes"),
+    ("deploy", "--tag", "emergency-fix", "--reason", "INC-1", "--yes"),
+    ("rollback", "--revision", "1", "--reason", "INC-1", "--yes"), ("verify",), ("status",),
+    ("diff",), ("history",), ("promote", "--yes", "--reason", "weekly"),
+    ("pipeline", "--env", "staging"), ("pipeline", "--offline"), ("down",),
+]  # fmt: skip
+
+
+def every_task() -> set[str]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list", "--list-format", "json"], cwd=REPOSITORY,
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {str(task["name"]) for task in json.loads(listed)["tasks"]}
+
+
+def test_the_list_below_covers_every_task() -> None:
+    assert {arguments[0] for arguments in TASKS} == every_task()
+
+
+@pytest.mark.parametrize("how", ["--dry", "--dry-run"])
+@pytest.mark.parametrize("arguments", TASKS, ids=lambda a: "-".join(a))
+def test_a_dry_run_changes_nothing(
+    tmp_path: Path, recorded_config: Path, arguments: tuple[str, ...], how: str  # noqa: F811
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    log = tmp_path / "commands.log"
+    log.touch()
+    for name in ("helm", "helm3", "kubectl", "docker", "trivy", "nox"):
+        fake = tools / name
+        fake.write_text(FAKE.format(log=log, digest="a" * 64))
+        fake.chmod(0o755)
+    environ = {
+        **os.environ,
+        "PATH": f"{tools}:{os.environ['PATH']}",
+        "AEGIS_TOOLS_DIR": str(tools),
+        "AEGIS_CONFIG": str(recorded_config),
+        "GITHUB_TOKEN": "ghs_fake",
+        "AEGIS_CA_BUNDLE": "",
+        "CI": "true",
+    }
+    if how == "--dry":
+        argv = ["--dry", *arguments]
+    elif arguments[0] in {"config", "doctor", "tags"}:
+        argv = list(arguments)  # questions only: these tasks have no --dry-run of their own
+    else:
+        argv = [*arguments, "--dry-run"]
+    values = REPOSITORY / "helm" / "values.deployment.yaml"
+    before = values.read_text() if values.exists() else None
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", *argv], cwd=REPOSITORY, env=environ,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    ran = log.read_text().splitlines()
+    changing = [command for command in ran if CHANGING.match(command)]
+    assert changing == [], (changing, result.stdout[-2000:], result.stderr[-2000:])
+    assert (values.read_text() if values.exists() else None) == before

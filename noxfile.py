@@ -75,7 +75,7 @@ def tests(session: nox.Session) -> None:
 def logic(session: nox.Session) -> None:
     """The logic tests only (no Docker, no cluster, no binaries): the quick local gate."""
     install(session, "test")
-    marks = "not docker and not cluster and not binaries"
+    marks = "not docker and not cluster and not binaries and not ui"
     session.run("pytest", "-q", "-m", marks, *session.posargs)
 
 

@@ -63,7 +63,10 @@ def main() -> None:
             warm = pipeline(checkout, environ)
             unchanged = pipeline(checkout, environ)
             app = checkout / "apps/monitor-api/src/monitor_api/app.py"
-            app.write_text(app.read_text() + "\n# benchmark: a one-line change\n")
+            text = app.read_text()
+            if 'title="monitor-api"' not in text:
+                raise SystemExit(f"{app} changed: pick another one-line change")
+            app.write_text(text.replace('title="monitor-api"', 'title="monitor-api (bench)"', 1))
             git(checkout, "commit", "-qam", "a one-line change")
             changed = pipeline(checkout, environ)
         finally:

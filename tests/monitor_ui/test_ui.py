@@ -21,6 +21,8 @@ from tests.conftest import REPOSITORY
 from tests.docker_support import http_get
 from tests.services import NatsServer, free_port, require, wait_for_port
 
+# npm, a Next.js build, real services and Chromium: a real part, not the quick logic lane.
+pytestmark = pytest.mark.ui
 UI = REPOSITORY / "apps" / "monitor-ui"
 CHROMIUM = Path("/usr/bin/chromium")
 

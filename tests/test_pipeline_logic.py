@@ -1,0 +1,229 @@
+"""`invoke pipeline` in-process: the stage order, preflight, --offline, and the local verify.
+
+The runner is scripted at the argv level; the local stack's HTTP checks answer from a small
+server on loopback. (The real pipeline, with Docker, runs in tests/docker/test_pipeline.py.)
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aegis_delivery import local, pipeline
+from aegis_delivery.config import DeliveryConfig, Duration, load_config
+from aegis_delivery.errors import GateFailed, InputError, ToolUnavailable
+from aegis_delivery.masking import Masker
+from tests.conftest import REPOSITORY, RecordingConsole
+from tests.fake_runner import ScriptedRunner
+from tests.services import free_port
+
+ENVIRON = {"GITHUB_TOKEN": "ghs_pipeline-test", "AEGIS_CA_BUNDLE": ""}
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeliveryConfig:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("helm", "kubectl", "trivy"):
+        (tools / name).write_text("#!/bin/sh\nexit 99\n")  # never run: the runner is scripted
+        (tools / name).chmod(stat.S_IRWXU)
+    monkeypatch.setenv("AEGIS_TOOLS_DIR", str(tools))
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    base = load_config(REPOSITORY / "pyproject.toml")
+    return replace(
+        base,
+        chart=tmp_path / "chart",
+        build=replace(base.build, release_file=tmp_path / "release.json"),
+        local=replace(base.local, api_port=free_port(), ui_port=free_port()),
+    )
+
+
+@pytest.fixture
+def console() -> RecordingConsole:
+    return RecordingConsole(Masker())
+
+
+def answered(runner: ScriptedRunner) -> ScriptedRunner:
+    """A machine where every tool answers its question."""
+    runner.answer("docker", "info", reply=(0, "20.10.24\n", ""))
+    runner.answer("docker", "buildx", "version", reply=(0, "github.com/docker/buildx 0.13.1", ""))
+    runner.answer("docker", "compose", "version", reply=(0, "Docker Compose version 2.26.1", ""))
+    runner.answer("docker", "image", "inspect", reply=(0, "[{}]", ""))
+    runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+    return runner
+
+
+def planned(console: RecordingConsole) -> list[str]:
+    return [line for line in console.text.splitlines() if "[dry-run]" in line]
+
+
+def test_a_staging_dry_run_plans_every_stage_in_ci_order(
+    config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    with answered(ScriptedRunner(console, console.masker, dry_run=True)) as runner:
+        request = pipeline.PipelineRequest("staging")
+        ran = pipeline.run(runner, config, request, ENVIRON)
+    assert ran == ["gate", "build", "scan", "push", "deploy", "verify"]
+    text = "\n".join(planned(console))
+    order = [text.index(word) for word in
+             ("quality gates", "build monitor-api", "scan ", "log in to", "record the release",
+              "write the values", "helm upgrade --install", "rollout monitor-api")]  # fmt: skip
+    assert order == sorted(order)
+    assert "preflight: every stage's preconditions hold" in console.text
+    assert "ghs_pipeline-test" not in console.text
+
+
+def test_a_local_run_starts_with_the_quick_gate_and_ci_with_all(
+    config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    with answered(ScriptedRunner(console, console.masker, dry_run=True)) as runner:
+        pipeline.run(runner, config, pipeline.PipelineRequest("local"), ENVIRON)
+    gate = next(line for line in planned(console) if "quality gates" in line)
+    assert gate.endswith("--sessions lint format typecheck logic")
+    assert "stage push skipped: [tool.aegis.local] push is false" in console.text
+    assert any("start the local stack" in line for line in planned(console))
+    assert any("check monitor-api /healthz" in line for line in planned(console))
+    console = RecordingConsole(Masker())
+    with answered(ScriptedRunner(console, console.masker, dry_run=True)) as runner:
+        pipeline.run(runner, config, pipeline.PipelineRequest("local"), {**ENVIRON, "CI": "true"})
+    gate = next(line for line in planned(console) if "quality gates" in line)
+    assert "--sessions" not in gate  # CI: every gate
+
+
+def test_offline_uses_the_local_bases_and_turns_the_vulnerability_scan_off_loudly(
+    config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    with answered(ScriptedRunner(console, console.masker, dry_run=True)) as runner:
+        request = pipeline.PipelineRequest("local", skip=("gate",), offline=True)
+        pipeline.run(runner, config, request, {})
+    assert "OFFLINE: building from locally made base images" in console.text
+    assert "VULNERABILITY SCANNING IS OFF" in console.text
+    build = next(line for line in planned(console) if "build monitor-api" in line)
+    assert "BASE_IMAGE=aegis-local/python:bookworm" in build
+    with pytest.raises(InputError, match="--offline builds the local environment only"):
+        pipeline.offline_settings(config, pipeline.PipelineRequest("staging", offline=True))
+
+
+@pytest.mark.parametrize(
+    ("broken", "environ", "error", "message"),
+    [
+        (("docker", "info"), ENVIRON, ToolUnavailable, "the Docker engine is not running"),
+        (("docker", "compose", "version"), ENVIRON, ToolUnavailable, "compose plugin is missing"),
+        (None, {}, InputError, "no credentials for ghcr.io"),
+    ],
+    ids=["engine", "compose", "credentials"],
+)
+def test_preflight_fails_in_seconds_naming_what_is_missing(
+    config: DeliveryConfig,
+    console: RecordingConsole,
+    broken: tuple[str, ...] | None,
+    environ: dict[str, str],
+    error: type[Exception],
+    message: str,
+) -> None:
+    local_push = replace(config, local=replace(config.local, push=True))
+    with ScriptedRunner(console, console.masker) as runner:
+        if broken:
+            runner.answer(*broken, reply=(1, "", "Cannot connect to the Docker daemon"))
+        answered(runner)
+        with pytest.raises(error, match=message):
+            pipeline.run(runner, local_push, pipeline.PipelineRequest("local"), environ)
+        assert not runner.ran("nox") and not runner.ran("buildx", "build")  # nothing started
+
+
+def test_an_unknown_stage_to_skip_is_refused(
+    config: DeliveryConfig, console: RecordingConsole
+) -> None:
+    with (
+        ScriptedRunner(console, console.masker) as runner,
+        pytest.raises(InputError, match="deplyo"),
+    ):
+        pipeline.run(runner, config, pipeline.PipelineRequest("local", skip=("deplyo",)), {})
+
+
+class Stack(http.server.BaseHTTPRequestHandler):
+    """monitor-api and monitor-ui as the local verify reads them."""
+
+    tag = "main-0123456"
+    broken = ""
+
+    def do_GET(self) -> None:
+        bodies: dict[str, tuple[int, str]] = {
+            "/healthz": (200, json.dumps({"status": "ok"})),
+            "/readyz": (200, json.dumps({"checks": {"nats": {"status": "ok"}}})),
+            "/version": (200, json.dumps({"image_tag": self.tag})),
+            "/api/health": (200, json.dumps({"status": "ok"})),
+        }
+        status, body = bodies.get(self.path, (200, "<main>ready</main>"))
+        if self.path == self.broken:
+            status, body = 500, json.dumps({"detail": "broken build"})
+        data = body.encode()
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def stack(config: DeliveryConfig) -> Iterator[DeliveryConfig]:
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Stack)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield replace(config, local=replace(config.local, api_port=port, ui_port=port))
+    server.shutdown()
+
+
+def test_the_local_verify_passes_every_check(
+    stack: DeliveryConfig, console: RecordingConsole
+) -> None:
+    with ScriptedRunner(console, console.masker) as runner:
+        report = local.verify(runner, stack, "main-0123456", sleep=lambda s: None)
+    assert report.passed and len(report.checks) == 5
+    assert "ok: monitor-ui /" in console.text
+
+
+def test_the_local_verify_names_the_failing_check_and_shows_the_logs(
+    stack: DeliveryConfig, console: RecordingConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Stack, "broken", "/healthz")
+    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("compose", "logs", reply=(0, "monitor-api  | RuntimeError: broken build", ""))
+        with pytest.raises(GateFailed, match="monitor-api /healthz answered 500"):
+            local.verify(runner, quick, "main-0123456", sleep=lambda s: None)
+    assert "RuntimeError: broken build" in console.text
+
+
+def test_the_local_verify_checks_the_image_tag(
+    stack: DeliveryConfig, console: RecordingConsole
+) -> None:
+    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("compose", "logs", reply=(0, "", ""))
+        with pytest.raises(GateFailed, match="runs image tag 'main-0123456', expected 'v9'"):
+            local.verify(runner, quick, "v9", sleep=lambda s: None)
+
+
+def test_down_stops_the_stack_only_when_there_is_one(
+    config: DeliveryConfig, console: RecordingConsole, tmp_path: Path
+) -> None:
+    moved = replace(config, root=tmp_path)
+    with ScriptedRunner(console, console.masker) as runner:
+        local.down(runner, moved)
+        assert "no local stack to stop" in console.text
+        local.compose_file(moved).parent.mkdir(parents=True)
+        local.compose_file(moved).write_text("{}")
+        runner.answer("compose", "down", reply=(0, "", ""))
+        local.down(runner, moved)
+        assert runner.ran("compose", "down", "--volumes")

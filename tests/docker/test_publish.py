@@ -140,6 +140,8 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
         scripted.answer("config", "current-context", reply=(0, "aegis-staging\n", ""))
         scripted.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
         scripted.answer("history", reply=(0, "[]", ""))
+        scripted.answer("template", "aegis", reply=(0, "", ""))
+        scripted.answer("get", "manifest", reply=(1, "", "Error: release: not found"))
         scripted.answer("imagetools", "inspect", reply=lambda step: (
             0, json.dumps({"digest": step.argv[step.argv.index("inspect") + 1].split("@")[1]}), ""
         ))  # fmt: skip
@@ -204,8 +206,10 @@ def test_a_registry_stopped_mid_run_is_retried_then_reported(
     image_plan = plan(config, local_registry, "stopped", ["monitor-api"])
     real_login = registry.login
 
-    def login_then_stop(runner: Runner, credentials: registry.Credentials) -> None:
-        real_login(runner, credentials)
+    def login_then_stop(
+        runner: Runner, credentials: registry.Credentials, attempts: int, base: float
+    ) -> None:
+        real_login(runner, credentials, attempts, base)
         local_registry.stop()
 
     monkeypatch.setattr(registry, "login", login_then_stop)

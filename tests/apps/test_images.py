@@ -51,10 +51,10 @@ def images() -> Iterator[None]:
 def network(images: None) -> Iterator[str]:
     name = f"aegis-test-{uuid.uuid4().hex[:8]}"
     docker("network", "create", name)
-    containers: list[str] = []
     yield name
-    for container in docker("ps", "-aq", "--filter", f"network={name}").stdout.split():
-        containers.append(container)
+    # Every container a test starts is named after the network, attached to it or not
+    # (`-api2` is not): filtering by network alone left that one running.
+    containers = docker("ps", "-aq", "--filter", f"name=^{name}-").stdout.split()
     if containers:
         docker("rm", "--force", *containers, check=False)
     docker("network", "rm", name, check=False)

@@ -15,6 +15,19 @@ from aegis_delivery.runner import Runner
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
+def commit_checkout(root: Path, message: str = "x") -> None:
+    """Make *root* a git checkout on main with everything in it committed."""
+    import subprocess
+
+    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    for arguments in (
+        ("init", "-q", "-b", "main"),
+        ("add", "-A"),
+        (*identity, "commit", "-qm", message),
+    ):
+        subprocess.run(["git", "-C", str(root), *arguments], check=True, capture_output=True)
+
+
 class RecordingConsole(Console):
     """A plain console writing into buffers the test can read."""
 

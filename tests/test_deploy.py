@@ -569,6 +569,18 @@ def test_a_failed_upgrade_shows_the_pods_reasons_and_releases_the_lock(
     assert runner.ran("delete", "lease")
 
 
+def test_a_failure_carries_what_completed_into_the_json_document(
+    runner: ScriptedRunner, config: DeliveryConfig
+) -> None:
+    runner.answer("upgrade", "--install", reply=(1, "", "Error: UPGRADE FAILED: timed out"))
+    runner.answer("get", "pods", reply=(0, '{"items": []}', ""))
+    script_cluster(runner)
+    with pytest.raises(CommandFailed) as raised:
+        deploy_staging(runner, config)
+    assert raised.value.details["completed"] == ["guards"]
+    assert raised.value.details["tag"] == "main-0123456"
+
+
 def test_verify_fails_fast_on_a_crash_loop(runner: ScriptedRunner, config: DeliveryConfig) -> None:
     runner.answer(
         "get", "pods", reply=(0, (FIXTURES / "kubectl-pods-crashloop.json").read_text(), "")

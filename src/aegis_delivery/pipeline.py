@@ -18,11 +18,13 @@ from pathlib import Path
 from aegis_delivery import gates, local
 from aegis_delivery.ci import in_ci
 from aegis_delivery.cluster import deploy as deploy_flow
+from aegis_delivery.cluster import kube
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, InputError, ToolUnavailable
-from aegis_delivery.release import images, publish
+from aegis_delivery.release import images, publish, registry
 from aegis_delivery.release.record import ReleaseRecord
-from aegis_delivery.runner import Runner
+from aegis_delivery.runner import Runner, Step
+from aegis_delivery.tools import locate
 
 STAGES = ("gate", "build", "scan", "push", "deploy", "verify")
 
@@ -69,11 +71,6 @@ def preflight(
     environ: Mapping[str, str],
 ) -> None:
     """Every stage's preconditions, checked in seconds before the first stage starts."""
-    from aegis_delivery.cluster import kube
-    from aegis_delivery.release import registry
-    from aegis_delivery.runner import Step
-    from aegis_delivery.tools import locate
-
     stages = set(STAGES) - set(request.skip)
     local_stack = request.environment == "local"
     problems: list[AegisError] = []

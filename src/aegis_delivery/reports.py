@@ -150,14 +150,11 @@ def show_release(console: Console, record: ReleaseRecord, file: Path) -> None:
 
 
 def show_diff(console: Console, environment: str, diff: ManifestDiff) -> None:
-    document = {"environment": environment, "empty": diff.empty, **diff.document()}
-    console.summarize(f"Deploy diff ({environment})", {"changes": diff.summary(50)})
     if console.json_mode:
-        console.emit_json(document)
+        console.summarize(f"Deploy diff ({environment})", {"changes": diff.summary(50)})
+        console.emit_json({"environment": environment, "empty": diff.empty, **diff.document()})
         return
-    console.info(f"what a deploy would change in {environment}:")
-    for line in diff.summary(limit=1000):
-        console.info(f"  {line}")
+    diff.show(console, environment, limit=1000)
 
 
 def show_history(console: Console, trail: AuditTrail) -> None:

@@ -36,21 +36,26 @@ class PodVerdict:
     image: str
     image_id: str
     problem: str | None  # reason and message when a container cannot run
-    hook: bool = False  # a helm hook pod (`helm test`): not part of the release's workload
 
     def as_dict(self) -> dict[str, object]:
         return self.__dict__.copy()
 
 
 def parse_pods(raw: str) -> list[PodVerdict]:
-    """``kubectl get pods -o json`` as verdicts, one per pod."""
+    """``kubectl get pods -o json`` as verdicts, one per workload pod."""
     try:
         items = json.loads(raw)["items"]
         if not isinstance(items, list) or not all(isinstance(pod, dict) for pod in items):
             raise TypeError
     except (ValueError, KeyError, TypeError):
         raise AegisError(f"kubectl returned pods that are not a pod list: {raw[:200]}") from None
-    return [_verdict(pod) for pod in items]
+    # Hook pods (the `helm test` pod, kept after it succeeded) are not the release's workload.
+    return [_verdict(pod) for pod in items if not _is_hook(pod)]
+
+
+def _is_hook(pod: Mapping[str, object]) -> bool:
+    annotations = _mapping(_mapping(pod.get("metadata")).get("annotations"))
+    return "helm.sh/hook" in annotations
 
 
 def _mapping(value: object) -> dict[str, object]:
@@ -89,15 +94,11 @@ def _verdict(pod: Mapping[str, object]) -> PodVerdict:
         image=str(first.get("image", "")),
         image_id=str(first.get("imageID", "")),
         problem=problem,
-        hook="helm.sh/hook" in _mapping(metadata.get("annotations")),
     )
 
 
 def check_pods(verdicts: Sequence[PodVerdict], expected_digests: Mapping[str, str]) -> list[str]:
-    """Problems that fail verification: no pods, failing or unready pods, a wrong image.
-
-    Hook pods (the `helm test` pod, which stays after it succeeded) are not the workload."""
-    verdicts = [pod for pod in verdicts if not pod.hook]
+    """Problems that fail verification: no pods, failing or unready pods, a wrong image."""
     if not verdicts:
         return ["no pods match the release: nothing is running"]
     problems = []
@@ -156,7 +157,7 @@ def diagnose(runner: Runner, cluster: Cluster) -> None:
         runner.console.warn("could not list pods for diagnosis")
         return
     for pod in parse_pods(pods.stdout):
-        if pod.hook or (pod.ready and not pod.problem):
+        if pod.ready and not pod.problem:
             continue
         runner.console.error(f"{pod.name}: {pod.problem or 'not ready'}")
         for argv in (kube.events_argv(cluster.kubectl, cluster.target, pod.name),
@@ -203,10 +204,9 @@ def verify_cluster(
             raise GateFailed(f"verify: cannot list pods: {_tail(pods.stderr or pods.stdout, 300)}")
         verdicts = parse_pods(pods.stdout)
         problems = check_pods(verdicts, expected_digests)
-        fatal = any(p.problem for p in verdicts if not p.hook) or not verdicts
+        fatal = any(p.problem for p in verdicts) or not verdicts
         if not problems or fatal or monotonic() >= deadline:
-            ready = sum(1 for pod in verdicts if not pod.hook)
-            report.add("pods", not problems, "; ".join(problems) or f"{ready} pods ready")
+            report.add("pods", not problems, "; ".join(problems) or f"{len(verdicts)} pods ready")
             break
         sleep(POLL_SECONDS)
     if report.failed:

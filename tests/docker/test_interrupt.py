@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPOSITORY
+from tests.conftest import REPOSITORY, commit_checkout
 from tests.docker_support import require_engine, require_image
 
 pytestmark = pytest.mark.docker
@@ -59,13 +59,7 @@ platforms = ["linux/amd64"]
 namespace = "aegis-staging"
 kube_context = "aegis-staging"
 """)
-    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
-    for arguments in (
-        ("init", "-q", "-b", "main"),
-        ("add", "."),
-        (*identity, "commit", "-qm", "x"),
-    ):
-        subprocess.run(["git", "-C", str(root), *arguments], check=True, capture_output=True)
+    commit_checkout(root)
     return config
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPOSITORY
+from tests.conftest import REPOSITORY, commit_checkout
 from tests.docker_support import CA_BUNDLE, LOCAL_BASES, docker, require_engine
 from tests.services import free_port
 
@@ -96,13 +96,7 @@ def test_a_broken_api_image_fails_at_verify_with_the_check_named(tmp_path: Path)
     app.write_text(
         app.read_text().replace('return {"status": "ok"}', 'raise RuntimeError("broken build")')
     )
-    identity = ("-c", "user.name=t", "-c", "user.email=t@example.com")
-    for command in (
-        ("init", "-q", "-b", "main"),
-        ("add", "-A"),
-        (*identity, "commit", "-qm", "broken"),
-    ):
-        subprocess.run(["git", "-C", str(checkout), *command], check=True, capture_output=True)
+    commit_checkout(checkout, "broken")
     config = settings_for(checkout, tmp_path)
     try:
         result = invoke(config, "pipeline", "--env", "local", "--skip", "gate", *BASES)

@@ -58,6 +58,15 @@ def connect(
     return Cluster(helm, kubectl, env, Target.of(config.release, environment), environment)
 
 
+def connect_guarded(
+    runner: Runner, config: DeliveryConfig, environment_name: str, environ: Mapping[str, str]
+) -> Cluster:
+    """Connect, then check the kube context: for every task that acts on the release."""
+    cluster = connect(runner, config, environment_name, environ)
+    guard_context(runner, cluster)
+    return cluster
+
+
 def said(result: Result) -> str:
     return (result.stderr or result.stdout).strip()
 

@@ -12,17 +12,20 @@ very sequence: questions before the first change run for real, every change is p
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aegis_delivery.ci import in_ci
+from aegis_delivery.ci import current_user, in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
     Cluster,
     connect,
+    connect_guarded,
     guard_context,
     guard_namespace,
     history,
@@ -30,17 +33,24 @@ from aegis_delivery.cluster.access import (
     recover_pending,
 )
 from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
-from aegis_delivery.cluster.history import AuditTrail, audit_trail
+from aegis_delivery.cluster.history import AuditTrail, audit_trail, deployed_values
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.prompts import Prompter
 from aegis_delivery.release import publish, registry
-from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
+from aegis_delivery.release.record import (
+    ReleaseImage,
+    ReleaseRecord,
+    ScanVerdict,
+    Source,
+    read_optional,
+    read_record,
+)
 from aegis_delivery.release.tags import image_repository
 from aegis_delivery.runner import Runner
 from aegis_delivery.validation import docker_tag
-from aegis_delivery.verification import VerifyReport, diagnose, verify_cluster
+from aegis_delivery.verification import VerifyReport, diagnose, parse_pods, verify_cluster
 
 VALUES_FILE = "values.deployment.yaml"
 REASON_HINT = "an emergency deploy records why, e.g. --reason 'hotfix for INC-123'"
@@ -89,23 +99,30 @@ def write_values(
     return path
 
 
+def chosen_release(
+    runner: Runner, config: DeliveryConfig, tag: str | None
+) -> tuple[str, ReleaseRecord | None]:
+    """The release record's tag and record; with an explicit --tag, that tag, pinned only when
+    the record is for it (values, diff)."""
+    if tag is None:
+        recorded = read_record(config.build.release_file)
+        return recorded.tag, recorded
+    chosen = docker_tag(tag, what="--tag")
+    found = read_optional(config.build.release_file)
+    if found is not None and found.tag != chosen:
+        runner.console.warn(f"the release record is for {found.tag!r}: {chosen!r} is not pinned")
+        return chosen, None
+    return chosen, found
+
+
 def values_for(
     runner: Runner, config: DeliveryConfig, environment: str, tag: str | None
 ) -> tuple[Path, str, int]:
     """`invoke values`: from the release record, or for an explicit tag (pinned if recorded)."""
     config.environment(environment)
-    chosen = docker_tag(tag, what="--tag") if tag is not None else None
-    record = (
-        read_optional(config.build.release_file)
-        if chosen
-        else read_record(config.build.release_file)
-    )
-    if record is not None and chosen is not None and record.tag != chosen:
-        runner.console.warn(f"the release record is for {record.tag!r}: {chosen!r} is not pinned")
-        record = None
-    final = chosen or (record.tag if record else "")
-    path = write_values(runner, config, final, record)
-    return path, final, len(record.digests()) if record else 0
+    chosen, record = chosen_release(runner, config, tag)
+    path = write_values(runner, config, chosen, record)
+    return path, chosen, len(record.digests()) if record else 0
 
 
 def release_diff(
@@ -141,24 +158,6 @@ def release_diff(
         parse_manifests(live_text, "the live release"),
         parse_manifests(rendered.stdout, "the rendered release"),
     )
-
-
-def show_diff(runner: Runner, diff: ManifestDiff, environment: str) -> None:
-    runner.console.info(f"what this deploy changes in {environment}:")
-    for line in diff.summary():
-        runner.console.info(f"  {line}")
-    runner.console.summarize(f"Deploy diff ({environment})", {"changes": diff.summary(50)})
-
-
-def deployer(environ: Mapping[str, str]) -> str:
-    """Who deploys: the GitHub actor in Actions, else the local user."""
-    import getpass
-
-    try:
-        local = getpass.getuser()
-    except (OSError, KeyError):  # no user name anywhere (a bare container)
-        local = "unknown"
-    return environ.get("GITHUB_ACTOR") or environ.get("USER") or local
 
 
 def description(
@@ -204,6 +203,16 @@ class DeployOutcome:
         }
 
 
+@contextmanager
+def failure_document(outcome: DeployOutcome) -> Iterator[None]:
+    """A failure carries what had completed into the --json failure document."""
+    try:
+        yield
+    except AegisError as error:
+        error.details.update(outcome.document())
+        raise
+
+
 def check_images(runner: Runner, config: DeliveryConfig, record: ReleaseRecord) -> None:
     """Every recorded image must still be in the registry, by digest."""
     for app, image in record.images.items():
@@ -245,72 +254,77 @@ def deploy(
     sha = plan.context.source_sha if plan is not None else record.source.sha if record else ""
     promoted = record.promoted_from if record is not None else None
     reason = reason or (record.reason if record is not None else None)
-    text = description(tag, sha, deployer(environ), reason, promoted)
+    text = description(tag, sha, current_user(environ), reason, promoted)
     outcome = DeployOutcome(request.environment, tag, text, {})
-    guard_context(runner, cluster)
-    guard_namespace(runner, cluster, request.create_namespace)
-    outcome.completed.append("guards")
-    diff = release_diff(runner, config, cluster, tag, record)
-    show_diff(runner, diff, request.environment)
-    where = (
-        f"kube context {cluster.target.kube_context}, namespace {cluster.target.namespace}, "
-        f"release {cluster.target.release}"
-    )
-    changes = diff.summary(6)
-    if emergency:
-        ask.confirm(
-            f"EMERGENCY DEPLOY of {tag!r} to {request.environment}",
-            [where, "built from the working tree, scanned and pushed now: the quality gates "
-             "are NOT run", f"reason: {reason}", *changes],
-            console=runner.console,
-        )  # fmt: skip
-    else:
-        ask.confirm(
-            f"deploy {tag!r} to {request.environment}", [where, *changes], console=runner.console
+    with failure_document(outcome):
+        guard_context(runner, cluster)
+        guard_namespace(runner, cluster, request.create_namespace)
+        outcome.completed.append("guards")
+        diff = release_diff(runner, config, cluster, tag, record)
+        diff.show(runner.console, request.environment)
+        where = (
+            f"kube context {cluster.target.kube_context}, namespace {cluster.target.namespace}, "
+            f"release {cluster.target.release}"
         )
-    if plan is not None:
-        record = publish.release(runner, config, plan, force=True, environ=environ, reason=reason)
-        outcome.completed.append("publish")
-    elif record is not None:
-        check_images(runner, config, record)
-    outcome.digests = record.digests() if record else {}
-    values = write_values(runner, config, tag, record)
-    lock = DeployLock(runner, cluster, holder=lock_holder(environ))
-    lock.acquire()
-    # Under the lock: a release pending now was left by an interrupted run, not by a deploy
-    # that is still going (that one holds the lock, and this deploy waited for it).
-    try:
-        recover_pending(
-            runner, cluster, history(runner, cluster), request.recover,
-            request.uninstall_stuck_install,
-        )  # fmt: skip
-    except AegisError:
-        lock.release()
-        raise
-    upgrade = helm_cli.upgrade_argv(
-        cluster.helm,
-        cluster.target,
-        config.chart,
-        [values],
-        cluster.environment,
-        text,
-        request.create_namespace,
-    )
-    try:
-        runner.run(cluster.change(upgrade, f"deploy {tag} to {request.environment}"))
-    except CommandFailed:
-        runner.console.error("helm upgrade failed; what the cluster shows:")
-        diagnose(runner, cluster)
-        raise
-    finally:
-        lock.release()
-    outcome.completed.append("upgrade")
-    revisions = history(runner, cluster)
-    if revisions:
-        outcome.revision = max(r.revision for r in revisions)
-    if verify_after:
-        outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, outcome.digests)
-        outcome.completed.append("verify")
+        changes = diff.summary(6)
+        if emergency:
+            ask.confirm(
+                f"EMERGENCY DEPLOY of {tag!r} to {request.environment}",
+                [where, "built from the working tree, scanned and pushed now: the quality gates "
+                 "are NOT run", f"reason: {reason}", *changes],
+                console=runner.console,
+            )  # fmt: skip
+        else:
+            ask.confirm(
+                f"deploy {tag!r} to {request.environment}",
+                [where, *changes],
+                console=runner.console,
+            )
+        if plan is not None:
+            record = publish.release(
+                runner, config, plan, force=True, environ=environ, reason=reason
+            )
+            outcome.completed.append("publish")
+        elif record is not None:
+            check_images(runner, config, record)
+        outcome.digests = record.digests() if record else {}
+        values = write_values(runner, config, tag, record)
+        lock = DeployLock(runner, cluster, holder=lock_holder(environ))
+        lock.acquire()
+        # Under the lock: a release pending now was left by an interrupted run, not by a deploy
+        # that is still going (that one holds the lock, and this deploy waited for it).
+        try:
+            recover_pending(
+                runner, cluster, history(runner, cluster), request.recover,
+                request.uninstall_stuck_install,
+            )  # fmt: skip
+        except AegisError:
+            lock.release()
+            raise
+        upgrade = helm_cli.upgrade_argv(
+            cluster.helm,
+            cluster.target,
+            config.chart,
+            [values],
+            cluster.environment,
+            text,
+            request.create_namespace,
+        )
+        try:
+            runner.run(cluster.change(upgrade, f"deploy {tag} to {request.environment}"))
+        except CommandFailed:
+            runner.console.error("helm upgrade failed; what the cluster shows:")
+            diagnose(runner, cluster)
+            raise
+        finally:
+            lock.release()
+        outcome.completed.append("upgrade")
+        revisions = history(runner, cluster)
+        if revisions:
+            outcome.revision = max(r.revision for r in revisions)
+        if verify_after:
+            outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, outcome.digests)
+            outcome.completed.append("verify")
     return outcome
 
 
@@ -348,8 +362,7 @@ def rollback(
     config.environment(request.environment)
     ask = prompter or Prompter(interactive=not (request.yes or in_ci(environ)))
     reason = ask.reason(request.reason, what="--reason", hint=ROLLBACK_HINT)
-    cluster = connect(runner, config, request.environment, environ)
-    guard_context(runner, cluster)
+    cluster = connect_guarded(runner, config, request.environment, environ)
     revisions = known_history(runner, cluster)
     target: int | None = request.revision
     if revisions is not None:  # None: not answered (a dry run without the cluster)
@@ -369,7 +382,7 @@ def rollback(
         runner.run(cluster.change(argv, f"roll back to {where}"))
         if revisions:
             created = max(r.revision for r in revisions) + 1
-            who = {"by": deployer(environ), "reason": reason, "action": f"rollback to {where}"}
+            who = {"by": current_user(environ), "reason": reason, "action": f"rollback to {where}"}
             record = cluster.change(
                 kube.create_argv(cluster.kubectl, cluster.target),
                 f"record who and why for revision {created}",
@@ -379,7 +392,7 @@ def rollback(
             runner.run(record)
     finally:
         lock.release()
-    text = f"rollback to {where} by={deployer(environ)} reason={reason}"
+    text = f"rollback to {where} by={current_user(environ)} reason={reason}"
     outcome = DeployOutcome(request.environment, "", text, {}, target)
     outcome.completed.append("rollback")
     outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, {})
@@ -409,10 +422,6 @@ def status(
     runner: Runner, config: DeliveryConfig, environment_name: str, environ: Mapping[str, str]
 ) -> dict[str, object]:
     """The release, its history, its pods: questions only."""
-    import json
-
-    from aegis_delivery.verification import parse_pods
-
     cluster = connect(runner, config, environment_name, environ)
     target, kubectl = cluster.target, cluster.kubectl
     state = runner.run(
@@ -440,11 +449,7 @@ def status(
         "namespace": target.namespace,
         "status": release_status,
         "history": [r.__dict__ for r in revisions],
-        "pods": (
-            [p.as_dict() for p in parse_pods(pods.stdout) if not p.hook]
-            if pods.ok and pods.ran
-            else []
-        ),
+        "pods": ([p.as_dict() for p in parse_pods(pods.stdout)] if pods.ok and pods.ran else []),
     }
 
 
@@ -457,25 +462,16 @@ def diff(
 ) -> ManifestDiff:
     """`invoke diff`: the release record (or an explicit tag) against what runs; no change."""
     config.environment(environment)
-    chosen = docker_tag(tag, what="--tag") if tag is not None else None
-    record = (
-        read_optional(config.build.release_file)
-        if chosen
-        else read_record(config.build.release_file)
-    )
-    if record is not None and chosen is not None and record.tag != chosen:
-        record = None  # another tag: compared by tag, not pinned
-    cluster = connect(runner, config, environment, environ)
-    guard_context(runner, cluster)
-    return release_diff(runner, config, cluster, chosen or (record.tag if record else ""), record)
+    chosen, record = chosen_release(runner, config, tag)
+    cluster = connect_guarded(runner, config, environment, environ)
+    return release_diff(runner, config, cluster, chosen, record)
 
 
 def audit(
     runner: Runner, config: DeliveryConfig, environment: str, environ: Mapping[str, str]
 ) -> AuditTrail:
     """`invoke history`: every revision with its tag, digests, who and why."""
-    cluster = connect(runner, config, environment, environ)
-    guard_context(runner, cluster)
+    cluster = connect_guarded(runner, config, environment, environ)
     return audit_trail(runner, cluster)
 
 
@@ -492,10 +488,7 @@ def promotable(
     runner: Runner, config: DeliveryConfig, request: PromoteRequest, environ: Mapping[str, str]
 ) -> ReleaseRecord:
     """What runs, verified, in the source environment, as a release record for the target."""
-    from aegis_delivery.release.record import ReleaseImage, ScanVerdict, Source
-
-    cluster = connect(runner, config, request.source, environ)
-    guard_context(runner, cluster)
+    cluster = connect_guarded(runner, config, request.source, environ)
     revisions = history(runner, cluster)
     current = max(revisions, key=lambda r: r.revision, default=None)
     if current is None or current.status != "deployed":
@@ -511,8 +504,6 @@ def promotable(
             f"values of {request.source} revision {current.revision}",
         )
     )
-    from aegis_delivery.cluster.history import deployed_values
-
     tag, by_key = deployed_values(values.stdout)
     digests = {app: by_key[values_key(app)] for app in config.apps if values_key(app) in by_key}
     unpinned = sorted(set(config.apps) - set(digests))
@@ -538,7 +529,7 @@ def promotable(
             event="promote",
             repository=config.repository.lower(),
         ),
-        actor=deployer(environ),
+        actor=current_user(environ),
         created=publish.now(),
         reason=request.reason,
         promoted_from=f"{request.source}@{current.revision}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from aegis_delivery.console import Console
 from aegis_delivery.errors import AegisError
 
 ObjectKey = tuple[str, str, str]  # kind, namespace, name
@@ -64,6 +65,13 @@ class ManifestDiff:
         if len(fields) > limit:
             lines.append(f"... and {len(fields) - limit} more changed fields (--json lists all)")
         return lines
+
+    def show(self, console: Console, environment: str, limit: int = 12) -> None:
+        """The summary for people (and, with --summary, the step summary)."""
+        console.info(f"what a deploy changes in {environment}:")
+        for line in self.summary(limit):
+            console.info(f"  {line}")
+        console.summarize(f"Deploy diff ({environment})", {"changes": self.summary(50)})
 
     def document(self) -> dict[str, object]:
         return {

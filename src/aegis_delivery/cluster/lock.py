@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from aegis_delivery.ci import current_user
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import Cluster
 from aegis_delivery.errors import AegisError, CommandFailed
@@ -28,13 +29,7 @@ LOCK_MARGIN_SECONDS = 120
 
 def lock_holder(environ: Mapping[str, str]) -> str:
     """Who holds the lock, as the waiting deploy will name it: user, host, run."""
-    import getpass
-
-    try:
-        local = getpass.getuser()
-    except (OSError, KeyError):
-        local = "unknown"
-    user = environ.get("GITHUB_ACTOR") or environ.get("USER") or local
+    user = current_user(environ)
     run = environ.get("GITHUB_RUN_ID") or uuid.uuid4().hex[:8]
     return f"{user}@{socket.gethostname()}/{run}"
 

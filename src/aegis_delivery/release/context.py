@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from aegis_delivery.ci import current_user
 from aegis_delivery.errors import InputError, ToolUnavailable
 
 
@@ -121,7 +122,7 @@ def from_git(root: Path, environ: Mapping[str, str]) -> BuildContext:
         ref=ref,
         sha=sha,
         repository=None,
-        actor=environ.get("USER") or environ.get("USERNAME") or "unknown",
+        actor=current_user(environ),
     )
 
 

@@ -6,12 +6,14 @@ in CI (``CI=true``), where ``.ci/run`` installs everything: CI never silently sk
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -54,13 +56,17 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 class NatsServer:
-    """A real nats-server on a loopback port that survives stop/start (same port)."""
+    """A real nats-server on a loopback port that survives stop/start (same port).
+
+    Its monitoring port answers ``/varz``, which counts every connection ever accepted.
+    """
 
     def __init__(self) -> None:
         binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         require(Path(binary).exists(), "nats-server is not installed (apt-get install nats-server)")
         self.binary = binary
         self.port = free_port()
+        self.monitor_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,11 +75,17 @@ class NatsServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "-a", "127.0.0.1", "-p", str(self.port)],
+            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+
+    def connections_accepted(self) -> int:
+        """Every client connection this server accepted since it started."""
+        url = f"http://127.0.0.1:{self.monitor_port}/varz"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(json.load(answer)["total_connections"])
 
     def stop(self) -> None:
         if self.process is not None:
@@ -109,12 +121,19 @@ class PostgresServer:
         subprocess.run([*prefix, *argv], check=True, capture_output=True, cwd=self.directory)
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+            " -c log_connections=on"
+        )
         self._as_postgres(
             # -l: the server must not inherit our pipes, or capturing its output never ends.
             [*self._pg_ctl, "-l", str(self.log), "-o", options, "-w", "start"]
         )
         wait_for_port(self.port)
+
+    def connections_received(self) -> int:
+        """Every connection the server received (``log_connections`` writes one line each)."""
+        return self.log.read_text(encoding="utf-8", errors="replace").count("connection received")
 
     def stop(self) -> None:
         self._as_postgres(

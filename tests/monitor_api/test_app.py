@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from monitor_api.app import create_app
-from monitor_api.settings import Settings, load_settings
+from monitor_api.settings import Settings, SettingsError, load_settings
 
 from tests.services import NatsServer, PostgresServer
 
@@ -32,8 +36,18 @@ def test_unset_dependencies_are_not_configured_and_ready() -> None:
     assert response.json() == {
         "status": "ready",
         "checks": {
-            "nats": {"status": "not_configured", "latency_ms": None, "error": None},
-            "postgres": {"status": "not_configured", "latency_ms": None, "error": None},
+            "nats": {
+                "status": "not_configured",
+                "latency_ms": None,
+                "error": None,
+                "checked_at": None,
+            },
+            "postgres": {
+                "status": "not_configured",
+                "latency_ms": None,
+                "error": None,
+                "checked_at": None,
+            },
         },
     }
 
@@ -111,6 +125,7 @@ def test_metrics_count_requests_and_checks() -> None:
     assert 'http_requests_total{method="GET",path="/healthz",status="200"} 1.0' in text
     assert 'http_requests_total{method="GET",path="/readyz",status="503"} 1.0' in text
     assert 'http_requests_total{method="GET",path="other",status="404"} 1.0' in text
+    assert 'readiness_checks_total{dependency="postgres"} 1.0' in text
     assert 'readiness_check_up{dependency="postgres"} 0.0' in text
     assert "http_request_duration_seconds_bucket" in text
 
@@ -156,3 +171,82 @@ def test_readiness_follows_a_real_postgres_down_and_back() -> None:
     finally:
         server.stop()
         server.remove()
+
+
+def series(client: TestClient) -> set[str]:
+    """Every metrics series (name and labels), without values or comments."""
+    lines = client.get("/metrics").text.splitlines()
+    return {line.rsplit(" ", 1)[0] for line in lines if line and not line.startswith("#")}
+
+
+def test_made_up_methods_and_paths_add_no_series() -> None:
+    client = client_for()
+    client.request("ZZ0", "/healthz")
+    client.request("ZZ0", "/made-up/0")
+    series(client)  # the /metrics request itself is a series
+    before = series(client)
+    for number in range(1, 201):
+        client.request(f"ZZ{number}", "/healthz")
+        client.request(f"ZZ{number}", f"/made-up/{number}")
+    after = series(client)
+    assert after == before
+    assert not any("ZZ" in line or "made-up" in line for line in after)
+    assert 'http_requests_total{method="other",path="/healthz",status="405"}' in after
+
+
+def test_a_check_result_says_when_it_ran() -> None:
+    client = client_for(DATABASE_URL="postgresql://u@127.0.0.1:1/db", CHECK_TIMEOUT_SECONDS="0.5")
+    checked_at = client.get("/readyz").json()["checks"]["postgres"]["checked_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", checked_at)
+
+
+def flood(app: FastAPI, calls: int) -> list[httpx.Response]:
+    """*calls* concurrent ``/readyz`` requests against the app, in one event loop."""
+
+    async def all_at_once() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as client:
+            return list(await asyncio.gather(*(client.get("/readyz") for _ in range(calls))))
+
+    return asyncio.run(all_at_once())
+
+
+def test_a_flood_of_readiness_calls_costs_one_check_per_interval(
+    nats_server: NatsServer,
+) -> None:
+    postgres = PostgresServer()
+    postgres.start()
+    try:
+        settings = replace(
+            load_settings({}),
+            nats_url=nats_server.url,
+            database_url=postgres.url,
+            check_timeout=2.0,
+            readiness_cache_seconds=1.0,
+        )
+        app = create_app(settings)
+        nats_before, postgres_before = (
+            nats_server.connections_accepted(),
+            postgres.connections_received(),
+        )
+        responses = flood(app, 100)
+        assert {response.status_code for response in responses} == {200}
+        assert len({r.json()["checks"]["nats"]["checked_at"] for r in responses}) == 1
+        time.sleep(0.5)  # the server logs a connection as it arrives; let the log catch up
+        assert nats_server.connections_accepted() - nats_before == 1
+        assert postgres.connections_received() - postgres_before == 1
+        time.sleep(1.1)  # the interval has passed: the next flood runs exactly one more check
+        assert {response.status_code for response in flood(app, 100)} == {200}
+        time.sleep(0.5)
+        assert nats_server.connections_accepted() - nats_before == 2
+        assert postgres.connections_received() - postgres_before == 2
+    finally:
+        postgres.stop()
+        postgres.remove()
+
+
+def test_the_cache_interval_is_validated_and_zero_means_every_call() -> None:
+    assert load_settings({"READINESS_CACHE_SECONDS": "0"}).readiness_cache_seconds == 0
+    for bad in ("-1", "31", "nan", "soon"):
+        with pytest.raises(SettingsError, match="READINESS_CACHE_SECONDS"):
+            load_settings({"READINESS_CACHE_SECONDS": bad})

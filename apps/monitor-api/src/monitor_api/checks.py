@@ -7,6 +7,7 @@ went away, and a hung dependency must cost at most the timeout, never hang the p
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -25,12 +26,14 @@ class CheckResult:
     status: Status
     latency_ms: float | None
     error: str | None = None
+    checked_at: str | None = None  # ISO 8601 UTC, when the check started
 
     def as_dict(self) -> dict[str, object]:
         return {
             "status": self.status,
             "latency_ms": self.latency_ms,
             "error": self.error,
+            "checked_at": self.checked_at,
         }
 
 
@@ -66,6 +69,7 @@ async def run_check(
 ) -> CheckResult:
     if url is None:
         return CheckResult(name, "not_configured", None)
+    checked_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     started = time.perf_counter()
     error: str | None = None
     try:
@@ -75,4 +79,4 @@ async def run_check(
     except Exception as failure:  # any failure of the dependency is a failed check
         error = f"{type(failure).__name__}: {failure}".strip()
     latency = round((time.perf_counter() - started) * 1000, 1)
-    return CheckResult(name, "failed" if error else "ok", latency, error)
+    return CheckResult(name, "failed" if error else "ok", latency, error, checked_at)

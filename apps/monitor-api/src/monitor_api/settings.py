@@ -37,6 +37,8 @@ class Settings:
     check_timeout: float
     build: BuildInfo
     log_level: str
+    # How long /readyz answers from its last check: a flood of probes costs one check.
+    readiness_cache_seconds: float = 2.0
 
 
 def _url(environ: Mapping[str, str], name: str, schemes: frozenset[str]) -> str | None:
@@ -72,14 +74,17 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(
+    environ: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
     text = environ.get(name, str(default)).strip()
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 30:
-        raise SettingsError(f"{name}={text!r} is not valid: expected seconds, above 0, up to 30")
+    lowest = "0" if zero_allowed else "above 0"
+    if not (0 <= value <= 30 if zero_allowed else 0 < value <= 30):
+        raise SettingsError(f"{name}={text!r} is not valid: expected seconds, {lowest}, up to 30")
     return value
 
 
@@ -101,4 +106,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             image_tag=env.get("IMAGE_TAG", "unknown"),
         ),
         log_level=level,
+        readiness_cache_seconds=_seconds(env, "READINESS_CACHE_SECONDS", 2.0, zero_allowed=True),
     )

@@ -419,6 +419,56 @@ def test_the_emergency_path_publishes_first_and_records_the_reason(
     assert "imageTag: emergency-fix" in (config.chart / "values.deployment.yaml").read_text()
 
 
+def actions_run(tmp_path: Path, ref: str, default_branch: str | None = "main") -> dict[str, str]:
+    """The environment of a GitHub Actions run on *ref*, with its event payload."""
+    event = tmp_path / "event.json"
+    repository = {} if default_branch is None else {"default_branch": default_branch}
+    event.write_text(json.dumps({"repository": repository}))
+    return {
+        **ENVIRON, "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_REF": ref,
+        "GITHUB_EVENT_PATH": str(event),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("ref", "default_branch", "expected"),
+    [
+        ("refs/heads/feature/x", "main", "only from the default branch refs/heads/main, not "
+         "refs/heads/feature/x"),
+        ("refs/tags/v1.2.3", "main", "not refs/tags/v1.2.3"),
+        ("refs/heads/main", None, "the default branch is unknown"),
+    ],
+)  # fmt: skip
+def test_an_emergency_deploy_in_actions_runs_only_from_the_default_branch(
+    runner: ScriptedRunner,
+    config: DeliveryConfig,
+    tmp_path: Path,
+    ref: str,
+    default_branch: str | None,
+    expected: str,
+) -> None:
+    request = deploy.DeployRequest("staging", "emergency-fix", "hotfix INC-42", yes=True)
+    with pytest.raises(InputError, match=expected):
+        deploy.deploy(runner, config, request, actions_run(tmp_path, ref, default_branch))
+    assert getattr(runner, "calls", []) == []  # refused before anything ran or was asked
+
+
+def test_from_the_default_branch_the_emergency_path_goes_on(
+    runner: ScriptedRunner, config: DeliveryConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script_cluster(runner)
+    monkeypatch.setattr(
+        publish, "release", lambda *a, **o: release_record("emergency-fix", reason="hotfix")
+    )
+    request = deploy.DeployRequest("staging", "emergency-fix", "hotfix", yes=True)
+    environ = actions_run(tmp_path, "refs/heads/main")
+    assert deploy.deploy(runner, config, request, environ).tag == "emergency-fix"
+    # Outside Actions (a laptop) no branch rule applies: the operator's checkout is the source.
+    from aegis_delivery.ci import default_branch_refusal
+
+    assert default_branch_refusal({"GITHUB_REF": "refs/heads/x"}) is None
+
+
 def test_the_kubeconfig_never_shows_and_is_removed_on_every_path(
     runner: ScriptedRunner, config: DeliveryConfig, console: RecordingConsole
 ) -> None:

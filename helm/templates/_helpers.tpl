@@ -16,7 +16,7 @@
 helm.sh/chart: {{ include "aegis.chart" . }}
 app.kubernetes.io/part-of: aegistrader
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/version: {{ .Values.global.imageTag | quote }}
+app.kubernetes.io/version: {{ default "digest" .Values.global.imageTag | quote }}
 {{- end -}}
 
 {{/* Selector labels of one app: (dict "root" $ "app" $app) */}}
@@ -35,8 +35,18 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- if $image.digest -}}
 {{- printf "%s@%s" $image.repository $image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" $image.repository (default .root.Values.global.imageTag $image.tag) -}}
+{{- $tag := default .root.Values.global.imageTag $image.tag -}}
+{{- if not $tag -}}
+{{- /* fail, not required: helm lint lets a missing required value through */ -}}
+{{- fail (printf "%s has no image tag or digest: set global.imageTag (e.g. --set global.imageTag=main-1a2b3c4) or its image.digest" .app.name) -}}
 {{- end -}}
+{{- printf "%s:%s" $image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The tag the release reports (labels, IMAGE_TAG): the tag, else "digest" when only pinned. */}}
+{{- define "aegis.tag" -}}
+{{- default "digest" (default .root.Values.global.imageTag .app.image.tag) -}}
 {{- end -}}
 
 {{- define "aegis.serviceAccountName" -}}

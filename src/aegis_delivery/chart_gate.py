@@ -50,6 +50,26 @@ def template_step(helm: Path, chart: Path, values: Path | None) -> Step:
     )
 
 
+def untagged_step(helm: Path, chart: Path) -> Step:
+    """A release without an image tag: the chart must refuse to render it."""
+    return Step(
+        (str(helm), "template", GATE_RELEASE, str(chart)),
+        f"{helm.name} template without a tag (must be refused)",
+        capture=True,
+        changes=False,
+    )
+
+
+def refuse_untagged(runner: Runner, helm: Path, chart: Path) -> None:
+    """Fail the gate when the chart renders a release without a tag (it would run ``latest``)."""
+    result = runner.run(untagged_step(helm, chart), check=False)
+    if result.ran and (result.ok or "imageTag" not in result.stderr):
+        raise GateFailed(
+            f"{helm.name} rendered the chart without global.imageTag: the chart must refuse a "
+            "release without a tag (values.schema.json: global.imageTag minLength 1)"
+        )
+
+
 def run_gate(runner: Runner, config: DeliveryConfig, work: Path) -> None:
     chart = config.chart
     validator = shutil.which("kubernetes-validate")
@@ -59,6 +79,7 @@ def run_gate(runner: Runner, config: DeliveryConfig, work: Path) -> None:
         )
     for name in HELM_VERSIONS:
         helm = require(name, config.root)
+        refuse_untagged(runner, helm, chart)
         for values in (None, *values_files(chart)):
             runner.run(lint_step(helm, chart, values))
             rendered = runner.run(template_step(helm, chart, values)).stdout
@@ -101,7 +122,8 @@ def run_gate(runner: Runner, config: DeliveryConfig, work: Path) -> None:
         )
     runner.console.success(
         f"chart: lint, template and schema validation with {', '.join(HELM_VERSIONS)} for "
-        f"{1 + len(values_files(chart))} values sets; trivy config clean at "
+        f"{1 + len(values_files(chart))} values sets; a release without a tag refused; "
+        "trivy config clean at "
         f"{','.join(sorted(policy_severities))}"
     )
 

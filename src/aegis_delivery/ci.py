@@ -31,3 +31,30 @@ def current_user(environ: Mapping[str, str] | None = None) -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no user name anywhere (a bare container)
         return "unknown"
+
+
+def default_branch_refusal(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why this GitHub Actions run may not release (None when it may, or outside Actions).
+
+    An emergency release skips the gates and holds the registry and cluster credentials, so in
+    Actions it runs only from the repository's default branch, whatever the environment's
+    settings say. The default branch comes from the event payload (``GITHUB_EVENT_PATH``).
+    """
+    import json
+    from pathlib import Path
+
+    env = os.environ if environ is None else environ
+    if not on_github_actions(env):
+        return None
+    ref = env.get("GITHUB_REF", "")
+    try:
+        event = json.loads(Path(env.get("GITHUB_EVENT_PATH", "")).read_text(encoding="utf-8"))
+        default = event["repository"]["default_branch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "the default branch is unknown (no GITHUB_EVENT_PATH payload): refusing to release"
+    if not isinstance(default, str) or ref != f"refs/heads/{default}":
+        return (
+            f"emergency deploys run only from the default branch refs/heads/{default}, "
+            f"not {ref or 'an unknown ref'}: dispatch the workflow from {default}"
+        )
+    return None

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aegis_delivery.ci import current_user, in_ci
+from aegis_delivery.ci import current_user, default_branch_refusal, in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
@@ -245,6 +245,9 @@ def deploy(
     plan = None
     reason = request.reason
     if emergency:
+        refusal = default_branch_refusal(environ)
+        if refusal is not None:
+            raise InputError(refusal)
         plan = publish.plan_images(config, tag=request.tag, environ=environ)
         reason = ask.reason(reason, what="--reason", hint=REASON_HINT)
     elif record is None:

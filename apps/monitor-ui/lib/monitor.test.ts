@@ -67,3 +67,22 @@ describe("apiUrlFromEnv", () => {
     );
   });
 });
+
+describe("refreshSecondsFromEnv", () => {
+  it("takes whole seconds from 1 to 300 and falls back to the default otherwise", async () => {
+    const { refreshSecondsFromEnv, DEFAULT_REFRESH_SECONDS } = await import("./monitor");
+    expect(refreshSecondsFromEnv({ REFRESH_SECONDS: "2" })).toBe(2);
+    for (const bad of [undefined, "", "0", "301", "1.5", "-3", "soon"]) {
+      expect(refreshSecondsFromEnv({ REFRESH_SECONDS: bad })).toBe(DEFAULT_REFRESH_SECONDS);
+    }
+  });
+});
+
+describe("clockTime", () => {
+  it("shows HH:MM:SS UTC, and a dash for nothing or nonsense", async () => {
+    const { clockTime } = await import("./monitor");
+    expect(clockTime("2026-11-27T10:33:26Z")).toBe("10:33:26 UTC");
+    expect(clockTime(null)).toBe("-");
+    expect(clockTime("yesterday")).toBe("-");
+  });
+});

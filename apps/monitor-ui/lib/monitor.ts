@@ -7,6 +7,8 @@ export interface DependencyCheck {
   status: CheckStatus;
   latency_ms: number | null;
   error: string | null;
+  // When monitor-api last ran this check (ISO 8601, UTC); absent from older APIs.
+  checked_at?: string | null;
 }
 
 export interface Readiness {
@@ -28,6 +30,23 @@ export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
 
 export const DEFAULT_API_URL = "http://localhost:8000";
 export const DEFAULT_TIMEOUT_MS = 3000;
+export const DEFAULT_REFRESH_SECONDS = 5;
+
+// How often the open page asks again: REFRESH_SECONDS, 1 to 300; anything else the default.
+export function refreshSecondsFromEnv(env: Record<string, string | undefined>): number {
+  const text = (env.REFRESH_SECONDS ?? "").trim();
+  const seconds = Number(text);
+  if (!/^\d+$/.test(text) || seconds < 1 || seconds > 300) return DEFAULT_REFRESH_SECONDS;
+  return seconds;
+}
+
+// A time as people read it on a shared screen: HH:MM:SS UTC (the same on server and browser).
+export function clockTime(iso: string | null | undefined): string {
+  if (!iso) return "-";
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return "-";
+  return `${when.toISOString().slice(11, 19)} UTC`;
+}
 
 export function apiUrlFromEnv(env: Record<string, string | undefined>): string {
   const configured = (env.MONITOR_API_URL ?? "").trim();

@@ -111,7 +111,7 @@ def test_the_gate_fails_a_chart_that_renders_without_a_tag(tmp_path: Path) -> No
     (chart / "values.yaml").write_text(values.replace('imageTag: ""', 'imageTag: "latest"'))
     console = RecordingConsole(Masker())
     with (
-        pytest.raises(GateFailed, match="without global.imageTag"),
+        pytest.raises(GateFailed, match=r"without global\.imageTag"),
         Runner(console, console.masker) as runner,
     ):
         run_gate(runner, replace(CONFIG, chart=chart), tmp_path)
@@ -152,9 +152,7 @@ def test_network_policies_allow_only_the_documented_paths(helm: str) -> None:
 
 
 @pytest.mark.parametrize("helm", ["helm", "helm3"])
-def test_scheduling_and_metadata_keys_are_accepted_and_rendered(
-    helm: str, tmp_path: Path
-) -> None:
+def test_scheduling_and_metadata_keys_are_accepted_and_rendered(helm: str, tmp_path: Path) -> None:
     values = tmp_path / "scheduling.yaml"
     values.write_text(
         yaml.safe_dump(

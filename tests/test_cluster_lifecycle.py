@@ -157,6 +157,11 @@ def test_first_deploy_then_an_upgrade_pinned_by_digest(cluster: Cluster) -> None
     assert first.revision == 1 and first.verify is not None and first.verify.passed
     assert cluster.statuses() == [(1, "deployed")]
     assert cluster.images()["aegis-monitor-api"].endswith("@" + DIGESTS_V1["monitor-api"])
+    policies = cluster.api.list("networking.k8s.io/v1/networkpolicies", NS)
+    assert sorted(p["metadata"]["name"] for p in policies) == [
+        "aegis-monitor-api",
+        "aegis-monitor-ui",
+    ]
     cluster.record("main-2222222", DIGESTS_V2)
     second = cluster.deploy()
     assert second.revision == 2 and second.digests == DIGESTS_V2
@@ -257,8 +262,8 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
     kubeconfig = tmp_path / "kubeconfig.yaml"
     helm = subprocess.Popen(  # an upgrade killed mid-wait, as a crashed CI runner leaves it
         [str(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm"), "upgrade", "aegis",
-         str(cluster.config.chart), f"--namespace={NS}", "--set",
-         f"apps.monitorApi.image.digest={DIGESTS_V2['monitor-api']}",
+         str(cluster.config.chart), f"--namespace={NS}", "--set=global.imageTag=main-2222222",
+         f"--set=apps.monitorApi.image.digest={DIGESTS_V2['monitor-api']}",
          "--wait" if cluster.major == 3 else "--wait=watcher", "--timeout", "60s"],
         env={**os.environ, "KUBECONFIG": str(kubeconfig)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -167,6 +167,34 @@ ENV = "the environment from [tool.aegis.environments]"
 YES = "do not ask (CI never asks): confirmation, and the reason must then be given as a flag"
 
 
+@task(help={"app": "the app whose SBOM to fetch (e.g. monitor-api)",
+            "output": "write the SBOM to this file (default: the SBOM itself on stdout)",
+            "dry_run": DRY_RUN, "json": JSON})  # fmt: skip
+def sbom(
+    c: Context, app: str, output: str | None = None, dry_run: bool = False, json: bool = False
+) -> None:
+    """The CycloneDX SBOM attached in the registry to the recorded image's digest."""
+    from aegis_delivery.release import sbom as sbom_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.release.record import read_record
+
+    to_stdout = output is None and not json
+    with task_session(c, dry_run=dry_run, json_output=json, data_on_stdout=to_stdout) as session:
+        record = read_record(session.config.build.release_file)
+        fetched = sbom_flow.fetch_recorded(record, app, os.environ, session.config.registry)
+        summary = {**fetched.summary(), "output": output}
+        if output is not None:
+            session.runner.write_file(Path(output), fetched.document.decode(), f"SBOM of {app}")
+        elif to_stdout:
+            session.console.data(fetched.document.decode())
+        if json:
+            session.console.emit_json(summary)
+        else:
+            session.console.success(
+                f"{app}: {summary['format']}, {summary['components']} components, "
+                f"attached to {fetched.image} as {fetched.manifest}"
+            )
+
+
 @task(help={"env": ENV, "tag": "an explicit tag (pinned only if the release record has it)",
             "dry_run": DRY_RUN})  # fmt: skip
 def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:

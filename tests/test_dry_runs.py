@@ -49,6 +49,7 @@ TASKS = [
     ("deploy", "--tag", "emergency-fix", "--reason", "INC-1", "--yes"),
     ("rollback", "--revision", "1", "--reason", "INC-1", "--yes"), ("verify",), ("status",),
     ("diff",), ("history",), ("promote", "--yes", "--reason", "weekly"),
+    ("sbom", "--app", "monitor-api", "--output", "sbom.cdx.json"),
     ("pipeline", "--env", "staging"), ("pipeline", "--offline"), ("down",),
 ]  # fmt: skip
 

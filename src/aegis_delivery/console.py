@@ -47,13 +47,14 @@ class Console:
         out: IO[str] | None = None,
         err: IO[str] | None = None,
         plain: bool | None = None,
+        data_on_stdout: bool = False,
     ) -> None:
         self.masker = masker
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        # Human-readable lines never mix into a JSON document.
-        self.human = self.err if json_mode else self.out
+        # Human-readable lines never mix into a JSON document or a task's data (an SBOM).
+        self.human = self.err if json_mode or data_on_stdout else self.out
         self.plain = is_plain(self.human) if plain is None else plain
         # GitHub's step summary (`--summary`): short markdown written from the task's JSON.
         self.summary_file: Path | None = None
@@ -100,6 +101,10 @@ class Console:
             self._rich.print(f"[bold red]error:[/] {escape(masked)}")
         else:
             self._write(self.err, f"error: {masked}")
+
+    def data(self, text: str) -> None:
+        """The task's data (an SBOM, a document) on stdout; messages never mix into it."""
+        self._write(self.out, text.rstrip("\n"))
 
     def output_line(self, line: str) -> None:
         """One line streamed from a child process."""

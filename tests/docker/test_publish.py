@@ -20,7 +20,7 @@ from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.config import DeliveryConfig, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
-from aegis_delivery.release import publish, registry, scan_gate
+from aegis_delivery.release import publish, registry, sbom, scan_gate
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.record import read_record
 from aegis_delivery.runner import Runner
@@ -121,6 +121,14 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     written = read_record(config.build.release_file)
     assert written == record and written.tag == version
     assert written.tags == (version, version.removeprefix("v"))  # the alias, never latest
+    # Every image carries its SBOM in the registry, read back by the image digest.
+    for app, image in written.images.items():
+        fetched = sbom.fetch_recorded(written, app, environment(local_registry), config.registry)
+        generated = config.root / ".aegis" / "sbom" / f"sbom-{app}.cdx.json"
+        assert fetched.document == generated.read_bytes()  # byte for byte what Trivy wrote
+        assert fetched.manifest == image.sbom and fetched.image == image.pinned
+        summary = fetched.summary()
+        assert str(summary["format"]).startswith("CycloneDX") and summary["components"], summary
     for app, image in written.images.items():
         for reference in image.tags:
             inspected = docker(

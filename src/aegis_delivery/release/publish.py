@@ -17,12 +17,13 @@ from pathlib import Path
 from aegis_delivery.ci import on_github_actions
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed, InputError
-from aegis_delivery.release import images, registry, scan_gate
+from aegis_delivery.release import images, registry, sbom, scan_gate
 from aegis_delivery.release.context import BuildContext, detect
 from aegis_delivery.release.record import ReleaseImage, ReleaseRecord, ScanVerdict, Source
 from aegis_delivery.release.tags import TagDecision, decide, image_references
 from aegis_delivery.release.trivy import ScanReport
 from aegis_delivery.runner import Runner
+from aegis_delivery.tools import require
 from aegis_delivery.validation import choice, platforms
 
 WORK_DIRECTORY = ".aegis"
@@ -226,16 +227,22 @@ def release(
     if not multi_platform:
         registry.login(runner, credentials, *retry)
     built = {outcome.app: outcome.digest for outcome in outcomes}
-    published = {
-        request.app: ReleaseImage(
+    trivy = str(require("trivy", config.root))
+    published: dict[str, ReleaseImage] = {}
+    for request in plan.builds:
+        digest = _published_digest(runner, config, request, built.get(request.app))
+        attached = sbom.publish(
+            runner, trivy, request.repository, digest, config.root / WORK_DIRECTORY / "sbom",
+            credentials,
+        )  # fmt: skip
+        published[request.app] = ReleaseImage(
             repository=request.repository,
-            digest=_published_digest(runner, config, request, built.get(request.app)),
+            digest=digest,
             platforms=request.platforms,
             tags=request.tags,
             scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
+            sbom=attached,
         )
-        for request in plan.builds
-    }
     record = ReleaseRecord(
         tag=plan.tag,
         tags=plan.decision.tags,

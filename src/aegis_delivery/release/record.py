@@ -47,6 +47,8 @@ class ReleaseImage(_Strict):
     platforms: tuple[Text, ...] = Field(min_length=1)
     tags: tuple[Text, ...] = Field(min_length=1)  # full references
     scan: ScanVerdict
+    # The CycloneDX SBOM's artifact manifest, attached to the digest (``invoke sbom``).
+    sbom: Digest | None = None
 
     @property
     def pinned(self) -> str:

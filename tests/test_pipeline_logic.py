@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import stat
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery import local, pipeline
+from aegis_delivery import gates, local, pipeline
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
-from aegis_delivery.errors import GateFailed, InputError, ToolUnavailable
+from aegis_delivery.errors import CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
-from tests.conftest import REPOSITORY, RecordingConsole
+from aegis_delivery.runner import Step
+from tests.conftest import REPOSITORY, RecordingConsole, commit_checkout
 from tests.fake_runner import ScriptedRunner
 from tests.services import free_port
 
@@ -58,7 +60,14 @@ def answered(runner: ScriptedRunner) -> ScriptedRunner:
     runner.answer("docker", "compose", "version", reply=(0, "Docker Compose version 2.26.1", ""))
     runner.answer("docker", "image", "inspect", reply=(0, "[{}]", ""))
     runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+    runner.answer("git", "ls-files", reply=real_command)
     return runner
+
+
+def real_command(step: Step) -> tuple[int, str, str]:
+    """Answer a question by asking the real tool (git here)."""
+    done = subprocess.run(step.argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
 
 
 def planned(console: RecordingConsole) -> list[str]:
@@ -227,3 +236,51 @@ def test_down_stops_the_stack_only_when_there_is_one(
         runner.answer("compose", "down", reply=(0, "", ""))
         local.down(runner, moved)
         assert runner.ran("compose", "down", "--volumes")
+
+
+def checkout_with(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    commit_checkout(root)
+    return root
+
+
+def gate_runs(root: Path, console: RecordingConsole, nox_code: int = 0) -> bool:
+    """One quick gate on *root* with nox scripted (exit *nox_code*) and git real."""
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("git", "ls-files", reply=real_command)
+        runner.answer("--sessions", reply=(nox_code, "", "lint failed" if nox_code else ""))
+        return gates.quick_gate(runner, root, pipeline.QUICK_GATE)
+
+
+def test_the_quick_gate_runs_again_only_when_the_tree_changed(
+    tmp_path: Path, console: RecordingConsole
+) -> None:
+    root = checkout_with(tmp_path / "checkout", {"app.py": "x = 1\n", ".gitignore": "out/\n"})
+    assert gate_runs(root, console) is True
+    assert gate_runs(root, console) is False  # nothing changed: not run again, and says so
+    assert "passed on exactly this tree at" in console.text
+    (root / "out").mkdir()
+    (root / "out" / "ignored.txt").write_text("build output")
+    assert gate_runs(root, console) is False  # ignored files are not the gate's input
+    (root / "app.py").write_text("x = 2\n")  # an uncommitted edit
+    assert gate_runs(root, console) is True
+    (root / "new.py").write_text("y = 1\n")  # an untracked file
+    assert gate_runs(root, console) is True
+    (root / "new.py").unlink()
+    assert gate_runs(root, console) is True  # back to a tree that passed before: run anyway
+    assert gate_runs(root, console) is False
+
+
+def test_a_failed_gate_is_not_remembered_and_a_corrupt_record_means_run(
+    tmp_path: Path, console: RecordingConsole
+) -> None:
+    root = checkout_with(tmp_path / "checkout", {"app.py": "x = 1\n"})
+    with pytest.raises(CommandFailed):
+        gate_runs(root, console, nox_code=1)
+    assert not (root / gates.GATE_RECORD).exists()
+    assert gate_runs(root, console) is True
+    for corrupt in ("{", "[]", '{"fingerprint": 1}', "\udcff"):
+        (root / gates.GATE_RECORD).write_text(corrupt, errors="surrogateescape")
+        assert gate_runs(root, console) is True

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aegis_delivery.runner import Step
+from aegis_delivery.runner import Runner, Step
 
 
 def nox_command() -> str:
@@ -21,3 +24,80 @@ def nox_step(sessions: Sequence[str]) -> Step:
     if sessions:
         argv += ("--sessions", *sessions)
     return Step(argv=argv, purpose="quality gates")
+
+
+GATE_RECORD = Path(".aegis") / "gate-passed.json"
+
+
+def tree_fingerprint(runner: Runner, root: Path) -> str:
+    """A hash of every file git would see (tracked, or untracked and not ignored), by content.
+
+    The quick gate's verdict depends on nothing else, so an equal fingerprint means the gate
+    would pass again; any edit, added or deleted file changes it.
+    """
+    listed = runner.run(
+        Step(
+            (
+                "git",
+                "-C",
+                str(root),
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ),
+            "list the files the gate checks",
+            capture=True,
+            changes=False,
+        )
+    ).stdout
+    digest = hashlib.sha256()
+    own = f"{GATE_RECORD.parent.as_posix()}/"  # the toolkit's own outputs are not inputs
+    for name in sorted(n for n in set(listed.split("\0")) if n and not n.startswith(own)):
+        digest.update(name.encode() + b"\0")
+        try:
+            digest.update(hashlib.sha256((root / name).read_bytes()).digest())
+        except OSError:  # deleted from the tree, still in the index
+            digest.update(b"\0missing")
+    return digest.hexdigest()
+
+
+def passed_before(root: Path, sessions: Sequence[str], fingerprint: str) -> str | None:
+    """When these sessions last passed on exactly this tree (None: never, or a changed tree).
+
+    The record is the toolkit's own cache: unreadable or foreign content just means "run it".
+    """
+    try:
+        record = json.loads((root / GATE_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    same = record.get("fingerprint") == fingerprint and record.get("sessions") == list(sessions)
+    passed_at = record.get("passed_at")
+    return passed_at if same and isinstance(passed_at, str) else None
+
+
+def remember_pass(runner: Runner, root: Path, sessions: Sequence[str], fingerprint: str) -> None:
+    document = {
+        "fingerprint": fingerprint,
+        "sessions": list(sessions),
+        "passed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    runner.write_file(root / GATE_RECORD, json.dumps(document) + "\n", "remember the gate passed")
+
+
+def quick_gate(runner: Runner, root: Path, sessions: Sequence[str]) -> bool:
+    """Run the quick gate unless it passed on exactly this tree; whether it ran."""
+    fingerprint = tree_fingerprint(runner, root)
+    passed_at = passed_before(root, sessions, fingerprint)
+    if passed_at is not None and not runner.dry_run:
+        runner.console.info(
+            f"gate: {' '.join(sessions)} passed on exactly this tree at {passed_at}: not run "
+            "again (any change runs it; --full-gate runs every gate)"
+        )
+        return False
+    runner.run(nox_step(sessions))
+    remember_pass(runner, root, sessions, fingerprint)
+    return True

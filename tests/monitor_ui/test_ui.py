@@ -58,6 +58,12 @@ def test_the_data_layer_unit_tests_pass(node_modules: None) -> None:
     assert "7 passed" in result.stdout
 
 
+def test_the_typescript_type_checks_pass(node_modules: None) -> None:
+    """The image build skips type checks (next.config.mjs); they are enforced here."""
+    result = npm("run", "typecheck")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def standalone_server(node_modules: None) -> Path:
     result = npm("run", "build")

@@ -178,7 +178,7 @@ def sbom(
     from aegis_delivery.release.record import read_record
 
     to_stdout = output is None and not json
-    with task_session(c, dry_run=dry_run, json_output=json, data_on_stdout=to_stdout) as session:
+    with task_session(c, dry_run=dry_run, json_output=json) as session:
         record = read_record(session.config.build.release_file)
         fetched = sbom_flow.fetch_recorded(record, app, os.environ, session.config.registry)
         summary = {**fetched.summary(), "output": output}

@@ -88,7 +88,9 @@ def test_bad_configuration_exits_2_naming_the_key(tmp_path: Path) -> None:
 def test_gate_dry_run_prints_the_nox_command() -> None:
     result = invoke("gate", "--dry-run", "--session", "lint", "--session", "tests")
     assert result.returncode == 0, result.stderr
-    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint tests", result.stdout)
+    # Messages (the plan included) go to stderr; stdout is left for data.
+    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint tests", result.stderr)
+    assert result.stdout == ""
 
 
 def test_doctor_reports_missing_pinned_tools_as_unavailable(tmp_path: Path) -> None:
@@ -198,10 +200,10 @@ def test_readme_commands_dry_run(arguments: tuple[str, ...], recorded_config: Pa
         assert result.returncode in (0, 4) and '"tools"' in result.stdout
         return
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[dry-run]" in result.stdout or arguments[0] in {"tags", "status", "down"}
+    assert "[dry-run]" in result.stderr or arguments[0] in {"tags", "status", "down"}
     assert FAKE_TOKEN not in result.stdout + result.stderr
     if arguments[0] == "deploy":
-        assert "/helm upgrade --install aegis " in result.stdout
+        assert "/helm upgrade --install aegis " in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -218,12 +220,12 @@ def test_invokes_own_dry_flag_changes_nothing(
     values = REPOSITORY / "helm" / "values.deployment.yaml"
     before = values.read_text() if values.exists() else None
     result = invoke(*arguments, KUBE_CONFIG=kubeconfig, AEGIS_CONFIG=str(recorded_config))
-    assert "[dry-run]" in result.stdout or "no local stack" in result.stdout, result.stdout
+    assert "[dry-run]" in result.stderr or "no local stack" in result.stderr, result.stderr
     assert (values.read_text() if values.exists() else None) == before
     changing = re.findall(
-        r"^==> .*(upgrade --install|rollback aegis|create --filename)", result.stdout, re.M
+        r"^==> .*(upgrade --install|rollback aegis|create --filename)", result.stderr, re.M
     )
-    assert not changing, result.stdout
+    assert not changing, result.stderr
 
 
 def test_the_documented_values_script_delegates_to_invoke_values(recorded_config: Path) -> None:
@@ -237,4 +239,4 @@ def test_the_documented_values_script_delegates_to_invoke_values(recorded_config
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "[dry-run] write the values: write " in result.stdout
+    assert "[dry-run] write the values: write " in result.stderr

@@ -81,7 +81,7 @@ def test_doctor_reports_a_broken_tool(
 
 def test_gate_dry_run_runs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     tasks.gate(Context(), session=["lint"], dry_run=True)
-    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint", capsys.readouterr().out)
+    assert re.search(r"\[dry-run\] quality gates: \S*nox --sessions lint", capsys.readouterr().err)
 
 
 def test_gate_failure_maps_to_the_work_failed_code(

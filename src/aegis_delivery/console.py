@@ -1,8 +1,9 @@
 """The console layer: progress and errors for people, JSON for machines.
 
 Rich formatting only on an interactive terminal outside CI; plain lines otherwise, so CI
-logs stay greppable. With ``--json`` the document is the only thing on stdout and every
-human line goes to stderr.
+logs stay greppable. Messages (progress, warnings, errors, child output) go to stderr; data
+goes to stdout: result tables, an SBOM, or with ``--json`` the one JSON document (and then
+the tables join the messages on stderr), so ``invoke X > file`` keeps only the data.
 """
 
 from __future__ import annotations
@@ -47,24 +48,26 @@ class Console:
         out: IO[str] | None = None,
         err: IO[str] | None = None,
         plain: bool | None = None,
-        data_on_stdout: bool = False,
     ) -> None:
         self.masker = masker
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        # Human-readable lines never mix into a JSON document or a task's data (an SBOM).
-        self.human = self.err if json_mode or data_on_stdout else self.out
+        # Messages never mix into the data; with --json the document is the only data.
+        self.human = self.err
+        self.tables = self.err if json_mode else self.out
         self.plain = is_plain(self.human) if plain is None else plain
         # GitHub's step summary (`--summary`): short markdown written from the task's JSON.
         self.summary_file: Path | None = None
         # Whether the one JSON document was written (a failure then adds none of its own).
         self.emitted = False
         self._rich: rich.console.Console | None = None
+        self._rich_tables: rich.console.Console | None = None
         if not self.plain:
             import rich.console  # deferred: keeps `invoke --list` fast
 
             self._rich = rich.console.Console(file=self.human, highlight=False)
+            self._rich_tables = rich.console.Console(file=self.tables, highlight=False)
 
     def _write(self, stream: IO[str], text: str) -> None:
         stream.write(self.masker.mask(text) + "\n")
@@ -111,7 +114,8 @@ class Console:
         self._write(self.human, "    " + line.rstrip("\n"))
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        if self._rich is not None:
+        """A result table: data, so on stdout (on stderr beside a --json document)."""
+        if self._rich_tables is not None:
             import rich.table
 
             table = rich.table.Table(title=title)
@@ -119,7 +123,7 @@ class Console:
                 table.add_column(column)
             for row in rows:
                 table.add_row(*(self.masker.mask(cell) for cell in row))
-            self._rich.print(table)
+            self._rich_tables.print(table)
             return
         widths = [
             max(len(str(column)), *(len(row[index]) for row in rows)) if rows else len(column)
@@ -127,7 +131,7 @@ class Console:
         ]
         lines = [title, "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-        self._write(self.human, "\n".join(line.rstrip() for line in lines))
+        self._write(self.tables, "\n".join(line.rstrip() for line in lines))
 
     def summarize(self, title: str, document: Mapping[str, Any]) -> None:
         """Append the result to the step summary, when one was asked for: a Markdown table of

@@ -58,11 +58,10 @@ def task_session(
     config_path: Path | None = None,
     console: Console | None = None,
     summary: bool = False,
-    data_on_stdout: bool = False,
 ) -> Iterator[TaskSession]:
     """Run a task body under the exit-code contract; raises ``invoke.Exit`` on failure."""
     masker = console.masker if console is not None else Masker.from_environment()
-    console = console or Console(masker, json_mode=json_output, data_on_stdout=data_on_stdout)
+    console = console or Console(masker, json_mode=json_output)
     if summary and os.environ.get("GITHUB_STEP_SUMMARY"):
         console.summary_file = Path(os.environ["GITHUB_STEP_SUMMARY"])
     dry = dry_run or invoke_dry(context)

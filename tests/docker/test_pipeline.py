@@ -111,4 +111,4 @@ def test_with_the_default_configuration_the_pipeline_stops_at_scan(tmp_path: Pat
     result = invoke(config, "pipeline", "--env", "local", "--skip", "gate", *BASES)
     assert result.returncode == 4, (result.stdout + result.stderr)[-3000:]
     assert "stage scan failed: trivy could not scan" in result.stderr
-    assert "==> stage deploy" not in result.stdout
+    assert "==> stage deploy" not in result.stdout + result.stderr

@@ -117,12 +117,13 @@ def scan(
     json: bool = False,
 ) -> None:
     """Scan the built images and Dockerfiles with Trivy; exit 3 on findings, 4 if it can't."""
-    from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.release import images, publish  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        plan = publish.plan_images(
-            session.config, apps=app or [], tag=tag, build_args=build_arg or []
-        )
+        plan = publish.plan_images(  # what is here: the host's platform, in CI too
+            session.config, apps=app or [], tag=tag, build_args=build_arg or [],
+            platform=images.host_platform(),
+        )  # fmt: skip
         found = publish.build_and_scan(
             session.runner, session.config, plan, build=build, sarif=Path(sarif) if sarif else None
         )
@@ -132,8 +133,12 @@ def scan(
 @task(
     iterable=["app", "build_arg"],
     help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
-          "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF, "dry_run": DRY_RUN,
-          "summary": SUMMARY, "json": JSON},
+          "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF,
+          "stage": "a CI platform job: build, scan and push this --platform under its staging "
+                   "tag, for the merge job (no release tag moves, no record)",
+          "merge": "the CI merge job: merge the staged platforms (.aegis/platforms/) into one "
+                   "index under every tag, then write the release record; builds nothing",
+          "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
 )  # fmt: skip
 def push(
     c: Context,
@@ -144,6 +149,8 @@ def push(
     build_arg: list[str] | None = None,
     force: bool = False,
     sarif: str | None = None,
+    stage: bool = False,
+    merge: bool = False,
     dry_run: bool = False,
     summary: bool = False,
     json: bool = False,
@@ -152,13 +159,20 @@ def push(
     from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        publish.one_job(stage=stage, merge=merge)
         plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
-            build_args=build_arg or [],
+            build_args=build_arg or [], stage=stage,
         )  # fmt: skip
+        sarif_directory = Path(sarif) if sarif else None
+        if stage:
+            staged = publish.stage(session.runner, session.config, plan, force=force,
+                                   sarif_directory=sarif_directory)  # fmt: skip
+            reports.show_staged(session.console, staged)
+            return
         record = publish.release(
-            session.runner, session.config, plan, force=force,
-            sarif_directory=Path(sarif) if sarif else None,
+            session.runner, session.config, plan, force=force, sarif_directory=sarif_directory,
+            merge_from=publish.staging_directory(session.config) if merge else None,
         )  # fmt: skip
         reports.show_release(session.console, record, session.config.build.release_file)
 

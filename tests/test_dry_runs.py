@@ -45,7 +45,9 @@ CHANGING = re.compile(
 )
 TASKS = [
     ("config",), ("doctor",), ("gate",), ("tags",), ("build",), ("scan", "--build"),
-    ("push",), ("values",), ("deploy", "--env", "staging", "--yes"),
+    ("push",), ("push", "--platform", "linux/amd64,linux/arm64"),
+    ("push", "--stage", "--platform", "linux/arm64"), ("push", "--merge"), ("values",),
+    ("deploy", "--env", "staging", "--yes"),
     ("deploy", "--tag", "emergency-fix", "--reason", "INC-1", "--yes"),
     ("rollback", "--revision", "1", "--reason", "INC-1", "--yes"), ("verify",), ("status",),
     ("diff",), ("history",), ("promote", "--yes", "--reason", "weekly"),

@@ -61,7 +61,7 @@ def test_the_printed_command_is_what_python_on_whales_runs(platform: str) -> Non
 
 def test_main_builds_for_the_host_locally_and_every_platform_in_ci() -> None:
     local = plan().builds[0]
-    assert local.platforms == (images.host_platform(),) and local.load
+    assert local.platforms == (images.host_platform(),) and not local.staged
     assert local.tags == (
         "ghcr.io/your-org/aegistrader/monitor-api:main-0123456",
         "ghcr.io/your-org/aegistrader/monitor-api:latest",
@@ -69,9 +69,34 @@ def test_main_builds_for_the_host_locally_and_every_platform_in_ci() -> None:
     assert local.build_args["REVISION"] == SHA
     assert local.build_args["IMAGE_TAG"] == "main-0123456"
     assert local.build_args["SOURCE"] == "https://github.com/your-org/aegistrader"
-    ci = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}).builds[0]
-    assert ci.platforms == ("linux/amd64", "linux/arm64") and ci.push_by_digest
-    assert "push-by-digest=true" in " ".join(ci.argv()) and "--load" not in ci.argv()
+    # Several platforms: one build each, loaded and scanned, pushed under a staging tag; the
+    # release tags go on the index merged from their digests.
+    amd64, arm64 = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}).builds[:2]
+    assert (amd64.platforms, arm64.platforms) == (("linux/amd64",), ("linux/arm64",))
+    assert amd64.staged and arm64.staged and "--load" in arm64.argv()
+    assert arm64.tags == (
+        "ghcr.io/your-org/aegistrader/monitor-api:build-main-0123456-linux-arm64",
+    )
+    assert arm64.published_tags == local.tags
+    assert amd64.cache_from == "type=gha,scope=monitor-api-linux-amd64"
+    assert amd64.metadata_file != arm64.metadata_file
+
+
+def test_a_platform_job_stages_its_one_platform() -> None:
+    staged = plan(platform="linux/arm64", stage=True).builds
+    assert [(r.app, r.platform, r.staged) for r in staged] == [
+        ("monitor-api", "linux/arm64", True), ("monitor-ui", "linux/arm64", True),
+    ]  # fmt: skip
+    assert staged[0].tags[0].endswith(":build-main-0123456-linux-arm64")
+
+
+def test_a_build_arg_can_name_each_platforms_own_base() -> None:
+    base = "BASE_IMAGE=aegis-local/python:bookworm-{arch}"
+    two = plan(platform="linux/amd64,linux/arm64", apps=["monitor-api"], build_args=[base])
+    requests = two.builds
+    assert [r.build_args["BASE_IMAGE"] for r in requests] == [
+        "aegis-local/python:bookworm-amd64", "aegis-local/python:bookworm-arm64",
+    ]  # fmt: skip
 
 
 def test_a_release_is_labelled_with_its_version() -> None:
@@ -93,7 +118,8 @@ def test_caches_secrets_and_build_args() -> None:
         build_args=["BASE_IMAGE=x", "monitor-ui:NODE_VERSION=22"],
     ).builds[0]
     assert (
-        request.cache_from == "type=registry,ref=ghcr.io/your-org/aegistrader/monitor-ui:buildcache"
+        request.cache_from
+        == "type=registry,ref=ghcr.io/your-org/aegistrader/monitor-ui:buildcache-linux-amd64"
     )
     assert request.cache_to is not None and request.cache_to.endswith(",mode=max")
     assert request.secrets == (f"id=ca_bundle,src={REPOSITORY / 'README.md'}",)

@@ -45,13 +45,14 @@ def test_triggers_and_no_pull_request_target() -> None:
 
 def test_stage_order() -> None:
     assert JOBS["build"]["needs"] == "test"
-    assert JOBS["push"]["needs"] == "build"
+    assert JOBS["push-platform"]["needs"] == "build"
+    assert JOBS["push"]["needs"] == "push-platform"
     assert JOBS["deploy"]["needs"] == "push"
     assert JOBS["verify"]["needs"] == "deploy"
 
 
 def test_push_and_deploy_are_guarded() -> None:
-    push_guard = JOBS["push"]["if"]
+    push_guard = JOBS["push-platform"]["if"]  # the merge job needs the platform jobs
     assert "github.event_name == 'push'" in push_guard
     assert "refs/heads/main" in push_guard and "refs/tags/v" in push_guard
     deploy_guard = JOBS["deploy"]["if"]
@@ -73,6 +74,31 @@ def test_permissions_are_per_job_and_least() -> None:
             assert any("upload-sarif" in s.get("uses", "") for s in job["steps"]), name
     assert JOBS["push"]["permissions"]["packages"] == "write"
     assert "packages" not in JOBS["test"]["permissions"]
+
+
+def test_each_platform_builds_on_its_own_native_runner_and_one_job_merges() -> None:
+    platform_job = JOBS["push-platform"]
+    matrix = platform_job["strategy"]["matrix"]["include"]
+    assert {(m["platform"], m["runner"]) for m in matrix} == {
+        ("linux/amd64", "ubuntu-24.04"), ("linux/arm64", "ubuntu-24.04-arm"),
+    }  # fmt: skip
+    assert platform_job["runs-on"] == "${{ matrix.runner }}"
+    assert "setup-qemu" not in WORKFLOW_FILE.read_text()  # native runners: no emulation in CI
+    stage = next(s for s in platform_job["steps"] if "invoke push" in s.get("run", ""))
+    assert stage["run"].startswith('uv run --locked invoke push --stage --platform "$PLATFORM"')
+    assert stage["env"]["PLATFORM"] == "${{ matrix.platform }}"
+    handed = next(s for s in platform_job["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert handed["with"]["name"] == "platform-${{ matrix.arch }}"
+    assert ".aegis/platforms/" in handed["with"]["path"]
+    merge_steps = JOBS["push"]["steps"]
+    download = next(
+        i for i, s in enumerate(merge_steps) if "download-artifact" in s.get("uses", "")
+    )
+    assert merge_steps[download]["with"] == {
+        "pattern": "platform-*", "merge-multiple": True, "path": ".aegis",
+    }  # fmt: skip
+    merge = next(i for i, s in enumerate(merge_steps) if "invoke push" in s.get("run", ""))
+    assert "--merge" in merge_steps[merge]["run"] and download < merge
 
 
 def test_deploys_never_overlap_nor_cancel() -> None:

@@ -12,10 +12,12 @@ from aegis_delivery.session import TaskSession
 from aegis_delivery.tools import ToolStatus, check_tools
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aegis_delivery.cluster.diff import ManifestDiff
     from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.release.publish import ImagePlan
-    from aegis_delivery.release.record import ReleaseRecord
+    from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
     from aegis_delivery.release.trivy import ScanReport
 
 
@@ -146,7 +148,20 @@ def show_release(console: Console, record: ReleaseRecord, file: Path) -> None:
         return
     for app, image in record.images.items():
         console.success(f"{app}: {', '.join(image.tags)} -> {image.digest or '(planned)'}")
+        for platform, digest in image.platform_digests.items():
+            console.info(f"{app} {platform}: {digest}")
     console.info(f"release record: {file}")
+
+
+def show_staged(console: Console, staged: Sequence[StagedPlatform]) -> None:
+    """What a platform job pushed under its staging tags, for the merge job."""
+    document = {"staged": [image.model_dump(mode="json") for image in staged]}
+    console.summarize("Staged platform images", document)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    for image in staged:
+        console.success(f"{image.app} {image.platform}: {image.repository}@{image.digest}")
 
 
 def show_diff(console: Console, environment: str, diff: ManifestDiff) -> None:

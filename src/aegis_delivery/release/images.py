@@ -53,11 +53,19 @@ class BuildRequest:
     secrets: tuple[str, ...] = ()
     cache_from: str | None = None
     cache_to: str | None = None
-    push_by_digest: bool = False  # multi-platform: push untagged, publish tags after the scan
+    # Part of a multi-platform image (or a CI platform job): ``tags`` is one staging tag, and
+    # the release's tags go on the index merged from every platform's digest afterwards.
+    staged: bool = False
+    release_tags: tuple[str, ...] = ()
 
     @property
-    def load(self) -> bool:
-        return not self.push_by_digest
+    def platform(self) -> str:
+        return self.platforms[0]
+
+    @property
+    def published_tags(self) -> tuple[str, ...]:
+        """The tags the release publishes for this app (on the index when staged)."""
+        return self.release_tags or self.tags
 
     def whales_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``python_on_whales.docker.buildx.build``."""
@@ -68,18 +76,10 @@ class BuildRequest:
             "build_args": dict(self.build_args),
             "metadata_file": self.metadata_file,
             "progress": "plain",
+            # One platform per build, loaded into the engine: it is scanned before any push.
+            "load": True,
+            "tags": list(self.tags),
         }
-        if self.push_by_digest:
-            arguments["output"] = {
-                "type": "image",
-                "name": self.repository,
-                "push-by-digest": "true",
-                "name-canonical": "true",
-                "push": "true",
-            }
-        else:
-            arguments["load"] = True
-            arguments["tags"] = list(self.tags)
         if self.secrets:
             arguments["secrets"] = list(self.secrets)
         if self.cache_from:
@@ -97,17 +97,12 @@ class BuildRequest:
             argv += ["--cache-from", self.cache_from]
         if self.cache_to:
             argv += ["--cache-to", self.cache_to]
-        argv += ["--file", str(self.dockerfile)]
-        if self.load:
-            argv.append("--load")
+        argv += ["--file", str(self.dockerfile), "--load"]
         argv += ["--metadata-file", str(self.metadata_file)]
-        if self.push_by_digest:
-            output = ",".join(f"{k}={v}" for k, v in self.whales_arguments()["output"].items())
-            argv += ["--output", output]
         argv += ["--platform", ",".join(self.platforms), "--progress", "plain"]
         for secret in self.secrets:
             argv += ["--secret", secret]
-        for tag in self.tags if self.load else ():
+        for tag in self.tags:
             argv += ["--tag", tag]
         argv.append(str(self.context))
         return tuple(argv)
@@ -123,6 +118,19 @@ class BuildOptions:
     created: str
     output_directory: Path
     extra_build_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A CI platform job: this platform only, pushed under its staging tag, merged later.
+    stage: bool = False
+
+
+def staging_tag(primary: str, platform: str) -> str:
+    """The tag one platform's image is pushed under before the merge: never a release tag."""
+    return f"build-{primary}-{platform.replace('/', '-')}"[:128]
+
+
+def platform_build_args(arguments: Mapping[str, str], platform: str) -> dict[str, str]:
+    """``{arch}`` / ``{os}`` in a value become the platform's (per-platform local bases)."""
+    os_name, _, arch = platform.partition("/")
+    return {k: v.replace("{arch}", arch).replace("{os}", os_name) for k, v in arguments.items()}
 
 
 def version_of(decision: TagDecision, context: BuildContext) -> str:
@@ -147,37 +155,51 @@ def plan_builds(
         app = config.app(name)
         platforms = options.platforms or (app.platforms if options.ci else (host_platform(),))
         image = image_repository(config.registry, repository, name)
-        cache_from = cache_to = None
-        if options.cache == "registry":
-            cache_from = f"type=registry,ref={image}:buildcache"
-            cache_to = f"type=registry,ref={image}:buildcache,mode=max"
-        elif options.cache == "gha" and options.ci:  # the gha cache exists on Actions only
-            cache_from = f"type=gha,scope={name}"
-            cache_to = f"type=gha,scope={name},mode=max"
-        requests.append(
-            BuildRequest(
-                app=name,
-                context=app.context,
-                dockerfile=app.dockerfile,
-                repository=image,
-                tags=tuple(f"{image}:{tag}" for tag in decision.tags),
-                platforms=tuple(platforms),
-                build_args={
-                    "VERSION": version,
-                    "REVISION": context.source_sha,
-                    "IMAGE_TAG": decision.primary,
-                    "CREATED": options.created,
-                    "SOURCE": f"https://github.com/{repository}",
-                    **options.extra_build_args.get("*", {}),
-                    **options.extra_build_args.get(name, {}),
-                },
-                metadata_file=options.output_directory / f"build-{name}.json",
-                secrets=(f"id=ca_bundle,src={options.ca_bundle}",) if options.ca_bundle else (),
-                cache_from=cache_from,
-                cache_to=cache_to,
-                push_by_digest=len(platforms) > 1,
+        release_tags = tuple(f"{image}:{tag}" for tag in decision.tags)
+        staged = options.stage or len(platforms) > 1
+        build_args = {
+            "VERSION": version,
+            "REVISION": context.source_sha,
+            "IMAGE_TAG": decision.primary,
+            "CREATED": options.created,
+            "SOURCE": f"https://github.com/{repository}",
+            **options.extra_build_args.get("*", {}),
+            **options.extra_build_args.get(name, {}),
+        }
+        for platform_name in platforms:
+            # Caches per platform: CI's build job and the same platform's push job share one.
+            suffix = f"-{platform_name.replace('/', '-')}"
+            cache_from = cache_to = None
+            if options.cache == "registry":
+                cache_from = f"type=registry,ref={image}:buildcache{suffix}"
+                cache_to = f"type=registry,ref={image}:buildcache{suffix},mode=max"
+            elif options.cache == "gha" and options.ci:  # the gha cache exists on Actions only
+                cache_from = f"type=gha,scope={name}{suffix}"
+                cache_to = f"type=gha,scope={name}{suffix},mode=max"
+            requests.append(
+                BuildRequest(
+                    app=name,
+                    context=app.context,
+                    dockerfile=app.dockerfile,
+                    repository=image,
+                    tags=(
+                        (f"{image}:{staging_tag(decision.primary, platform_name)}",)
+                        if staged
+                        else release_tags
+                    ),
+                    platforms=(platform_name,),
+                    build_args=platform_build_args(build_args, platform_name),
+                    metadata_file=options.output_directory
+                    / f"build-{name}{suffix if staged else ''}.json",
+                    secrets=(
+                        (f"id=ca_bundle,src={options.ca_bundle}",) if options.ca_bundle else ()
+                    ),
+                    cache_from=cache_from,
+                    cache_to=cache_to,
+                    staged=staged,
+                    release_tags=release_tags if staged else (),
+                )
             )
-        )
     return requests
 
 
@@ -211,12 +233,19 @@ def require_engine(runner: Runner) -> None:
         raise ToolUnavailable(BUILDX_HINT)
 
 
+def label(request: BuildRequest) -> str:
+    """How a build is named in logs: the app, and its platform when it is one of several."""
+    return f"{request.app} {request.platform}" if request.staged else request.app
+
+
 @dataclass
 class BuildOutcome:
     app: str
     log_file: Path
     error: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    platform: str = ""
+    staged: bool = False
 
     @property
     def digest(self) -> str | None:
@@ -230,14 +259,14 @@ def _build_one(
     from python_on_whales import docker
     from python_on_whales.exceptions import DockerException
 
-    outcome = BuildOutcome(request.app, log_file)
+    outcome = BuildOutcome(request.app, log_file, platform=request.platform, staged=request.staged)
     with log_file.open("w", encoding="utf-8") as log:
         try:
             logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)
             for line in cast("Iterator[str]", logs):
                 log.write(line)
                 with lock:
-                    console.output_line(f"[{request.app}] {line.rstrip()}")
+                    console.output_line(f"[{label(request)}] {line.rstrip()}")
         except DockerException as error:
             outcome.error = f"exit code {error.return_code}"
             log.write(f"\n{error}\n")
@@ -248,7 +277,7 @@ def _build_one(
 
 def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOutcome]:
     """Build the apps concurrently; a failure names the app and keeps every app's log."""
-    announced = [runner.announce(Step(r.argv(), f"build {r.app}")) for r in requests]
+    announced = [runner.announce(Step(r.argv(), f"build {label(r)}")) for r in requests]
     if not all(announced):
         return []
     require_engine(runner)
@@ -261,7 +290,7 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
                 _build_one,
                 request,
                 runner.console,
-                request.metadata_file.with_name(f"build-{request.app}.log"),
+                request.metadata_file.with_suffix(".log"),
                 lock,
             )
             for request in requests
@@ -269,7 +298,10 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
         outcomes = [future.result() for future in futures]
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
-        names = ", ".join(f"{o.app} ({o.error}, log: {o.log_file})" for o in failed)
+        names = ", ".join(
+            f"{o.app}{' ' + o.platform if o.staged else ''} ({o.error}, log: {o.log_file})"
+            for o in failed
+        )
         remedy = next((r for o in failed if (r := unpullable_base(o.log_file))), None)
         raise CommandFailed(f"docker buildx build of {names}", 1, remedy or "")
     return outcomes

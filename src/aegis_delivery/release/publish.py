@@ -1,8 +1,11 @@
 """The image tasks' flow: tags -> build -> scan -> login -> publish -> verify -> release record.
 
-No public tag ever points at an unscanned image: a single-platform image is built and loaded,
-scanned locally, then pushed; a multi-platform one is pushed by digest without tags, scanned
-by digest, and only then tagged in the registry (``buildx imagetools create``).
+No public tag ever points at an unscanned image. Every build is one platform, loaded into the
+engine and scanned there before anything is pushed. A single-platform image is then pushed
+under its tags. A multi-platform image is built once per platform (concurrently; in CI each on
+its own native runner), each platform pushed under a staging tag (the docker driver cannot
+push by digest alone), and the release tags are then created on the index merged from those
+digests (``buildx imagetools create``), checked to list exactly those platforms.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed, InputError
 from aegis_delivery.release import images, registry, sbom, scan_gate
 from aegis_delivery.release.context import BuildContext, detect
-from aegis_delivery.release.record import ReleaseImage, ReleaseRecord, ScanVerdict, Source
+from aegis_delivery.release.record import (
+    ReleaseImage,
+    ReleaseRecord,
+    ScanVerdict,
+    Source,
+    StagedPlatform,
+    read_staged,
+)
 from aegis_delivery.release.tags import TagDecision, decide, image_references
 from aegis_delivery.release.trivy import ScanReport
 from aegis_delivery.runner import Runner
@@ -88,6 +98,7 @@ def plan_images(
     build_args: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     context: BuildContext | None = None,
+    stage: bool = False,
 ) -> ImagePlan:
     """Validate every input and decide tags, references and builds; runs nothing."""
     env = os.environ if environ is None else environ
@@ -106,6 +117,7 @@ def plan_images(
         created=commit_time(config.root, context.source_sha),
         output_directory=config.root / WORK_DIRECTORY,
         extra_build_args=images.parse_build_args(build_args, tuple(config.apps)),
+        stage=stage,
     )
     builds = images.plan_builds(config, context, decision, options, repository)
     return ImagePlan(context, decision, repository, references, tuple(builds))
@@ -120,17 +132,10 @@ def build(runner: Runner, plan: ImagePlan) -> list[images.BuildOutcome]:
 def scan_targets(
     plan: ImagePlan, outcomes: Sequence[images.BuildOutcome]
 ) -> list[scan_gate.ScanTarget]:
-    """Loaded images by tag; multi-platform ones by the digest just pushed; plus the Dockerfiles."""
-    digests = {outcome.app: outcome.digest for outcome in outcomes}
-    targets = []
-    for request in plan.builds:
-        if request.push_by_digest:
-            name = f"{request.repository}@{digests.get(request.app) or '<digest>'}"
-        else:
-            name = request.tags[0]
-        targets.append(scan_gate.ScanTarget("image", name))
-    for request in plan.builds:
-        targets.append(scan_gate.ScanTarget("config", str(request.dockerfile)))
+    """Every loaded image by its tag (each platform of a multi-platform one), every Dockerfile."""
+    targets = [scan_gate.ScanTarget("image", request.tags[0]) for request in plan.builds]
+    for dockerfile in dict.fromkeys(str(request.dockerfile) for request in plan.builds):
+        targets.append(scan_gate.ScanTarget("config", dockerfile))
     return targets
 
 
@@ -167,23 +172,28 @@ def build_and_scan(
 
 
 def _published_digest(
-    runner: Runner, config: DeliveryConfig, request: images.BuildRequest, built: str | None
+    runner: Runner, config: DeliveryConfig, request: images.BuildRequest
 ) -> str | None:
-    """Publish one app's tags; the digest every tag now serves (None when nothing ran)."""
+    """Push one single-platform app under its tags; the digest they serve (None in a dry run)."""
     attempts, base = config.build.push_attempts, config.build.retry_base_seconds
-    acknowledged: set[str] = set()
-    if request.push_by_digest:
-        source = f"{request.repository}@{built or '<digest>'}"
-        registry.publish_from_digest(runner, source, request.tags, attempts, base)
-        acknowledged |= {built} if built else set()
-    else:
-        for reference in request.tags:
-            digest = registry.push(runner, reference, attempts, base)
-            acknowledged |= {digest} if digest else set()
+    acknowledged = {
+        digest
+        for reference in request.tags
+        if (digest := registry.push(runner, reference, attempts, base)) is not None
+    }
     if len(acknowledged) > 1:
         raise CommandFailed(f"push of {request.app}", 1, f"inconsistent digests {acknowledged}")
     expected = next(iter(acknowledged), None)
-    for reference in request.tags:
+    _check_tags(runner, config, request.tags, expected)
+    return expected
+
+
+def _check_tags(
+    runner: Runner, config: DeliveryConfig, references: Sequence[str], expected: str | None
+) -> None:
+    """Every tag must serve the digest just published, or a concurrent push moved it."""
+    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
+    for reference in references:
         served = registry.remote_digest(runner, reference, attempts, base)
         if served is not None and served != expected:
             raise CommandFailed(
@@ -192,7 +202,128 @@ def _published_digest(
                 f"the registry serves {served} but {expected} was just pushed: "
                 "the tag was moved by a concurrent push",
             )
-    return expected
+
+
+def push_staged(runner: Runner, config: DeliveryConfig, request: images.BuildRequest) -> str | None:
+    """Push one platform's image under its staging tag; the digest the registry acknowledged."""
+    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
+    return registry.push(runner, request.tags[0], attempts, base)
+
+
+def merge_app(
+    runner: Runner,
+    config: DeliveryConfig,
+    requests: Sequence[images.BuildRequest],
+    digests: Mapping[str, str | None],
+) -> str | None:
+    """Create the release tags on the index of the platforms' digests; the index digest.
+
+    The index must list exactly the staged platforms with exactly their digests.
+    """
+    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
+    repository, tags = requests[0].repository, requests[0].published_tags
+    sources = [f"{repository}@{digests.get(r.platform) or '<digest>'}" for r in requests]
+    registry.merge_platforms(runner, sources, tags, attempts, base)
+    listed = registry.index_platforms(runner, tags[0], attempts, base)
+    expected = {request.platform: digests.get(request.platform) for request in requests}
+    if listed is not None and listed != expected:
+        raise CommandFailed(
+            f"verify {tags[0]}", 1, f"the index lists {listed}, but {expected} was merged"
+        )
+    index = registry.remote_digest(runner, tags[0], attempts, base)
+    _check_tags(runner, config, tags, index)
+    return index
+
+
+def by_app(plan: ImagePlan) -> dict[str, list[images.BuildRequest]]:
+    """The plan's builds grouped by app, platforms in the configured order."""
+    grouped: dict[str, list[images.BuildRequest]] = {}
+    for request in plan.builds:
+        grouped.setdefault(request.app, []).append(request)
+    return grouped
+
+
+def staging_directory(config: DeliveryConfig) -> Path:
+    """Where platform jobs leave their staged images (CI downloads the artifacts here)."""
+    return config.root / WORK_DIRECTORY / "platforms"
+
+
+def stage_file(config: DeliveryConfig, app: str, platform: str) -> Path:
+    return staging_directory(config) / f"{app}-{platform.replace('/', '-')}.json"
+
+
+def one_job(*, stage: bool, merge: bool) -> None:
+    """``--stage`` (a platform job) and ``--merge`` (the merge job) are two different jobs."""
+    if stage and merge:
+        raise InputError("--stage and --merge are two CI jobs: pass one of them")
+
+
+def _refuse_unpublishable(plan: ImagePlan, force: bool) -> None:
+    if not plan.decision.publish and not force:
+        raise InputError(
+            f"nothing is published from this context ({plan.decision.reason}); "
+            "pass --force to publish its tags anyway"
+        )
+
+
+def stage(
+    runner: Runner,
+    config: DeliveryConfig,
+    plan: ImagePlan,
+    *,
+    force: bool,
+    environ: Mapping[str, str] | None = None,
+    sarif_directory: Path | None = None,
+) -> list[StagedPlatform]:
+    """A CI platform job: build and scan this platform, push it under its staging tag, and
+    write ``.aegis/platforms/APP-OS-ARCH.json`` for the merge job. No release tag moves."""
+    env = os.environ if environ is None else environ
+    _refuse_unpublishable(plan, force)
+    if len({request.platform for request in plan.builds}) != 1:
+        raise InputError("--stage builds one platform: pass --platform OS/ARCH")
+    credentials = registry.credentials(config.registry, env)
+    runner.masker.add(credentials.password)
+    retry = (config.build.push_attempts, config.build.retry_base_seconds)
+    outcomes = build(runner, plan)
+    scan(runner, config, plan, outcomes, sarif_directory)
+    registry.login(runner, credentials, *retry)
+    staged: list[StagedPlatform] = []
+    for request in plan.builds:
+        digest = push_staged(runner, config, request)
+        if digest is None:  # a dry run
+            continue
+        platform_image = StagedPlatform(
+            app=request.app, platform=request.platform, repository=request.repository,
+            digest=digest,
+        )  # fmt: skip
+        runner.write_file(
+            stage_file(config, request.app, request.platform),
+            platform_image.text(),
+            f"record {request.app} {request.platform} for the merge",
+        )
+        staged.append(platform_image)
+    return staged
+
+
+def staged_digests(plan: ImagePlan, directory: Path) -> dict[str, dict[str, str | None]]:
+    """The staged digests the merge needs: every planned platform of every app, or a clear
+    error naming the missing one."""
+    found = {(s.app, s.platform): s for s in read_staged(directory)}
+    digests: dict[str, dict[str, str | None]] = {}
+    for request in plan.builds:
+        staged = found.get((request.app, request.platform))
+        if staged is None:
+            raise InputError(
+                f"no staged image for {request.app} {request.platform} in {directory}: run its "
+                f"platform job (`invoke push --stage --platform {request.platform}`) first"
+            )
+        if staged.repository != request.repository:
+            raise InputError(
+                f"{request.app} {request.platform} was staged in {staged.repository}, not "
+                f"{request.repository}: a platform job of another repository or context"
+            )
+        digests.setdefault(request.app, {})[request.platform] = staged.digest
+    return digests
 
 
 def release(
@@ -204,45 +335,53 @@ def release(
     environ: Mapping[str, str] | None = None,
     sarif_directory: Path | None = None,
     reason: str | None = None,
+    merge_from: Path | None = None,
 ) -> ReleaseRecord:
     """Build, scan, publish, verify, then write the release record once, atomically.
+
+    ``merge_from``: the merge job of CI's per-platform builds; the platforms were built,
+    scanned and staged by the platform jobs (their files in that directory), so nothing is
+    built here: the index is merged, tagged, checked, and recorded.
 
     Refusals (nothing to publish, no credentials) happen before any work. In a dry run the
     record is the plan (no digests) and is printed, not written.
     """
     env = os.environ if environ is None else environ
-    if not plan.decision.publish and not force:
-        raise InputError(
-            f"nothing is published from this context ({plan.decision.reason}); "
-            "pass --force to publish its tags anyway"
-        )
+    _refuse_unpublishable(plan, force)
     credentials = registry.credentials(config.registry, env)
     runner.masker.add(credentials.password)
     retry = (config.build.push_attempts, config.build.retry_base_seconds)
-    multi_platform = any(request.push_by_digest for request in plan.builds)
-    if multi_platform:  # pushing by digest needs the login before the build
-        registry.login(runner, credentials, *retry)
-    outcomes = build(runner, plan)
-    scan(runner, config, plan, outcomes, sarif_directory)
-    if not multi_platform:
-        registry.login(runner, credentials, *retry)
-    built = {outcome.app: outcome.digest for outcome in outcomes}
+    if merge_from is None:
+        outcomes = build(runner, plan)
+        scan(runner, config, plan, outcomes, sarif_directory)
+    merged = staged_digests(plan, merge_from) if merge_from is not None else {}
+    registry.login(runner, credentials, *retry)
     trivy = str(require("trivy", config.root))
     published: dict[str, ReleaseImage] = {}
-    for request in plan.builds:
-        digest = _published_digest(runner, config, request, built.get(request.app))
+    for app, requests in by_app(plan).items():
+        first = requests[0]
+        platform_digests: dict[str, str | None] = {}
+        if first.staged:
+            platform_digests = merged.get(app) or {
+                request.platform: push_staged(runner, config, request) for request in requests
+            }
+            digest = merge_app(runner, config, requests, platform_digests)
+        else:
+            digest = _published_digest(runner, config, first)
         attached = sbom.publish(
-            runner, trivy, request.repository, digest, config.root / WORK_DIRECTORY / "sbom",
+            runner, trivy, first.repository, digest, config.root / WORK_DIRECTORY / "sbom",
             credentials,
         )  # fmt: skip
-        published[request.app] = ReleaseImage(
-            repository=request.repository,
+        published[app] = ReleaseImage(
+            repository=first.repository,
             digest=digest,
-            platforms=request.platforms,
-            tags=request.tags,
+            platforms=tuple(request.platform for request in requests),
+            tags=first.published_tags,
             scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
             sbom=attached,
-        )
+            platform_digests={p: d for p, d in platform_digests.items() if d} if first.staged
+            else {},
+        )  # fmt: skip
     record = ReleaseRecord(
         tag=plan.tag,
         tags=plan.decision.tags,

@@ -49,6 +49,8 @@ class ReleaseImage(_Strict):
     scan: ScanVerdict
     # The CycloneDX SBOM's artifact manifest, attached to the digest (``invoke sbom``).
     sbom: Digest | None = None
+    # A multi-platform image: each platform's image digest; ``digest`` is then the index's.
+    platform_digests: dict[Text, Digest] = Field(default_factory=dict)
 
     @property
     def pinned(self) -> str:
@@ -88,6 +90,35 @@ class ReleaseRecord(_Strict):
 
     def text(self) -> str:
         return json.dumps(self.document(), indent=2, sort_keys=True) + "\n"
+
+
+class StagedPlatform(_Strict):
+    """One platform's image, built, scanned and pushed under its staging tag by a platform
+    job (``invoke push --stage``), waiting for the merge (``invoke push --merge``)."""
+
+    app: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+$")]
+    platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+/[a-z0-9]+$")]
+    repository: Text
+    digest: Digest
+
+    def text(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def read_staged(directory: Path) -> list[StagedPlatform]:
+    """Every staged platform file in *directory* (a CI artifact: outside input, validated)."""
+    staged: list[StagedPlatform] = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            staged.append(StagedPlatform.model_validate_json(path.read_bytes()))
+        except ValidationError as error:
+            raise InputError(
+                f"{path} is not a staged platform image ({_first_error(error)}): re-run the "
+                "platform job (`invoke push --stage --platform OS/ARCH`)"
+            ) from None
+        except OSError as error:
+            raise InputError(f"{path}: cannot read it ({error.strerror})") from None
+    return staged
 
 
 def _first_error(error: ValidationError) -> str:

@@ -119,15 +119,50 @@ def push(runner: Runner, reference: str, attempts: int, base_seconds: float) -> 
     return found.group(1)
 
 
-def publish_from_digest(
-    runner: Runner, source: str, references: Sequence[str], attempts: int, base_seconds: float
+def merge_platforms(
+    runner: Runner,
+    sources: Sequence[str],
+    references: Sequence[str],
+    attempts: int,
+    base_seconds: float,
 ) -> None:
-    """Tag an already pushed (and scanned) manifest list, without rebuilding or re-pushing."""
+    """One index from the platforms' pushed (and scanned) digests, under every release tag.
+
+    Nothing is rebuilt or re-pushed; the same sources in the same order give the same index
+    digest, so a retried merge changes nothing.
+    """
     argv = ["docker", "buildx", "imagetools", "create"]
     for reference in references:
         argv += ["--tag", reference]
-    argv.append(source)
-    _retrying(runner, Step(tuple(argv), f"publish {source}", capture=True), attempts, base_seconds)
+    argv += list(sources)
+    step = Step(tuple(argv), f"merge {len(sources)} platforms into {references[0]}", capture=True)
+    _retrying(runner, step, attempts, base_seconds)
+
+
+def index_platforms(
+    runner: Runner, reference: str, attempts: int, base_seconds: float
+) -> dict[str, str] | None:
+    """``{os/arch: digest}`` of the index the registry serves for *reference*."""
+    step = Step(
+        ("docker", "buildx", "imagetools", "inspect", "--raw", reference),
+        f"read the platforms of {reference}",
+        capture=True,
+        changes=False,
+    )
+    output = _retrying(runner, step, attempts, base_seconds)
+    if output is None:
+        return None
+    try:
+        entries = json.loads(output)["manifests"]
+        return {
+            f"{entry['platform']['os']}/{entry['platform']['architecture']}": image_digest(
+                entry["digest"], what=f"a platform digest of {reference}"
+            )
+            for entry in entries
+        }
+    except (ValueError, KeyError, TypeError, InputError):
+        answer = f"not an image index: {' '.join(output.split())[:200]}"
+        raise CommandFailed(step.display(runner.masker), 0, answer) from None
 
 
 def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: float) -> str | None:

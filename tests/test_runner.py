@@ -174,8 +174,8 @@ def start_driver(child_code: str, cleanup_file: Path, grace: float) -> subproces
         text=True,
         env={**os.environ, "CI": "true", "PYTHONPATH": str(REPOSITORY / "src")},
     )
-    assert process.stdout is not None
-    for line in process.stdout:
+    assert process.stderr is not None
+    for line in process.stderr:  # a child's output is a message: stderr
         if line.strip() == "ready":  # the child's own line, not the echoed command
             break
     return process
@@ -191,12 +191,12 @@ def test_a_signal_is_forwarded_the_child_finishes_and_cleanups_run(
     cleanup_file = tmp_path / "kubeconfig"
     driver = start_driver(CLEAN_CHILD.format(marker=marker), cleanup_file, grace=10)
     driver.send_signal(signum)
-    stdout, stderr = driver.communicate(timeout=30)
+    _, stderr = driver.communicate(timeout=30)
     assert driver.returncode == exit_code
     assert marker.read_text() == signal.Signals(signum).name
     assert not cleanup_file.exists()
     assert f"interrupted by {signal.Signals(signum).name}" in stderr
-    assert "forwarded to the running command" in stdout
+    assert "forwarded to the running command" in stderr
 
 
 def test_a_child_that_ignores_the_signal_is_killed_after_the_grace_period(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """Measure the production images with a real Docker engine, from the local base images.
 
 For each app: cold build (build cache pruned), rebuild after a one-line source change
-(goal: at most 15% of the cold build), rebuild with nothing changed (goal: under 3 s), and
+(goal: at most 15% of the cold build for monitor-api, 30% for monitor-ui), rebuild with
+nothing changed (goal: under 3 s), and
 the image's size above its base (goals: monitor-api under 60 MB, monitor-ui under 80 MB).
 
-Usage: python benchmarks/images.py [--runs N] [--output FILE]
+Usage: python benchmarks/images.py [--runs N] [--app APP] [--output FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tests.docker_support import LOCAL_BASES, build, inspect  # noqa: E402
 # The file a developer edits, per app, and the size goal above the base image.
 EDITED_FILE = {"monitor-api": "src/monitor_api/app.py", "monitor-ui": "app/page.tsx"}
 SIZE_GOAL_MB = {"monitor-api": 60, "monitor-ui": 80}
+REBUILD_GOAL_PERCENT = {"monitor-api": 15, "monitor-ui": 30}
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,11 @@ class ImageFigures:
     def row(self) -> str:
         share = 100 * self.source_change / self.cold
         size_goal = SIZE_GOAL_MB[self.app]
+        goal = REBUILD_GOAL_PERCENT[self.app]
         return (
-            f"| {self.app} | {self.cold:.1f} s | {self.source_change:.1f} s ({share:.0f}%: "
-            f"{'met' if share <= 15 else 'NOT met'}) | {self.no_change:.2f} s "
+            f"| {self.app} | {self.cold:.1f} s | {self.source_change:.1f} s ({share:.0f}% of "
+            f"cold, goal <= {goal}%: {'met' if share <= goal else 'NOT met'}) | "
+            f"{self.no_change:.2f} s "
             f"({'met' if self.no_change < 3 else 'NOT met'}) | {self.size_above_base_mb:.1f} MB "
             f"(< {size_goal} MB: {'met' if self.size_above_base_mb < size_goal else 'NOT met'}) |"
         )
@@ -87,14 +91,15 @@ def measure(app: str, runs: int) -> ImageFigures:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Measure the production images.")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--app", action="append", choices=sorted(EDITED_FILE))
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/images.md")
     options = parser.parse_args(argv)
-    figures = [measure(app, options.runs) for app in ("monitor-api", "monitor-ui")]
+    figures = [measure(app, options.runs) for app in options.app or sorted(EDITED_FILE)]
     table = [
         f"Medians of {options.runs} runs; Docker {subprocess.run(['docker', 'version', '--format', '{{.Server.Version}}'], capture_output=True, text=True, check=True).stdout.strip()}, "  # noqa: E501
         f"buildx, local Debian bookworm bases; measured {time.strftime('%Y-%m-%d')}.",
         "",
-        "| image | cold build | rebuild after a one-line change (goal <= 15%) "
+        "| image | cold build | rebuild after a one-line change "
         "| rebuild, nothing changed (goal < 3 s) | size above base |",
         "|---|---|---|---|---|",
         *(figure.row() for figure in figures),

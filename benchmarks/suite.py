@@ -1,0 +1,64 @@
+"""The test suite where a developer waits, warm (environments reused, images and base images
+cached): `nox -R -s tests` (every test, real parts included, with the coverage gate) beside
+the logic lane `nox -R -s logic` (no Docker, local API, binaries or UI).
+
+Usage: python benchmarks/suite.py [--output FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+NOX = str(Path(sys.executable).parent / "nox")
+GOALS = {"tests": 180.0, "logic": 60.0}
+
+
+def timed(session: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [NOX, "-R", "-s", session], cwd=REPOSITORY, capture_output=True, text=True, check=False,
+        env={**os.environ, "CI": "true"},
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise SystemExit(f"nox -s {session} failed ({result.returncode}):\n{output[-3000:]}")
+    counted = re.findall(r"=+ (\d+ passed.*?) in [\d.]+s", output)
+    return elapsed, counted[-1] if counted else "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/suite.md")
+    options = parser.parse_args()
+    rows = []
+    for session in ("tests", "logic"):
+        elapsed, counted = timed(session)
+        goal = GOALS[session]
+        verdict = "met" if elapsed <= goal else "NOT met"
+        rows.append(f"| `nox -R -s {session}` | {elapsed:.1f} s ({counted}) | "
+                    f"<= {goal:.0f} s: {verdict} |")  # fmt: skip
+    lines = [
+        "# The test suite, warm",
+        "",
+        f"Measured with `python benchmarks/suite.py`, {time.strftime('%Y-%m-%d')}, CI=true "
+        "(a missing real part fails instead of skipping).",
+        "",
+        "| what | measured | goal |",
+        "|---|---|---|",
+        *rows,
+    ]
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    options.output.write_text("\n".join(lines) + "\n")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

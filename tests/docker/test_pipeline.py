@@ -93,9 +93,9 @@ def test_a_broken_api_image_fails_at_verify_with_the_check_named(tmp_path: Path)
     checkout = tmp_path / "checkout"
     shutil.copytree(REPOSITORY, checkout, ignore=COPY_IGNORE)
     app = checkout / "apps/monitor-api/src/monitor_api/app.py"
-    app.write_text(
-        app.read_text().replace('return {"status": "ok"}', 'raise RuntimeError("broken build")')
-    )
+    healthy = 'return Health(status="ok")'
+    assert healthy in app.read_text()  # the break below must really break /healthz
+    app.write_text(app.read_text().replace(healthy, 'raise RuntimeError("broken build")'))
     commit_checkout(checkout, "broken")
     config = settings_for(checkout, tmp_path)
     try:

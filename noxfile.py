@@ -73,9 +73,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def logic(session: nox.Session) -> None:
-    """The logic tests only (no Docker, no cluster, no binaries): the quick local gate."""
+    """The logic tests only, in-process (no Docker, cluster, binaries, UI, or entry-point
+    subprocesses): the quick local gate."""
     install(session, "test")
-    marks = "not docker and not cluster and not binaries and not ui"
+    marks = "not docker and not cluster and not binaries and not ui and not entry"
     session.run("pytest", "-q", "-m", marks, *session.posargs)
 
 

@@ -20,6 +20,10 @@ import pytest
 from tests.conftest import REPOSITORY
 from tests.test_entry_points import recorded_config  # noqa: F401 - the fixture
 
+# The real `invoke`/`nox` entry points as subprocesses (about 0.8 s each): the full gate
+# runs them; the quick local gate (`nox -s logic`) leaves them out.
+pytestmark = pytest.mark.entry
+
 FAKE = """#!/bin/sh
 echo "$(basename "$0") $*" >> "{log}"
 case "$(basename "$0") $*" in

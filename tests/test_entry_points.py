@@ -15,6 +15,10 @@ import pytest
 
 from tests.conftest import REPOSITORY
 
+# The real `invoke`/`nox` entry points as subprocesses (about 0.8 s each): the full gate
+# runs them; the quick local gate (`nox -s logic`) leaves them out.
+pytestmark = pytest.mark.entry
+
 FAKE_TOKEN = "ghs_dry-run-token"  # noqa: S105 - not a real token
 # A cluster on a closed loopback port: every question fails fast with "connection refused".
 CLOSED_PORT_KUBECONFIG = """apiVersion: v1

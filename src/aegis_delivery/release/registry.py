@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.retry import with_retries
@@ -17,6 +18,7 @@ from aegis_delivery.runner import Runner, Step
 from aegis_delivery.validation import image_digest
 
 PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+_Parsed = TypeVar("_Parsed")
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,25 @@ def merge_platforms(
     _retrying(runner, step, attempts, base_seconds)
 
 
+def _inspect(
+    runner: Runner,
+    step: Step,
+    attempts: int,
+    base_seconds: float,
+    parse: Callable[[Any], _Parsed],
+    unexpected: str,
+) -> _Parsed | None:
+    """Ask ``imagetools inspect`` and parse its JSON; any other answer is one clear error."""
+    output = _retrying(runner, step, attempts, base_seconds)
+    if output is None:
+        return None
+    try:
+        return parse(json.loads(output))
+    except (ValueError, KeyError, TypeError, InputError):
+        answer = f"{unexpected}: {' '.join(output.split())[:200]}"
+        raise CommandFailed(step.display(runner.masker), 0, answer) from None
+
+
 def index_platforms(
     runner: Runner, reference: str, attempts: int, base_seconds: float
 ) -> dict[str, str] | None:
@@ -149,20 +170,16 @@ def index_platforms(
         capture=True,
         changes=False,
     )
-    output = _retrying(runner, step, attempts, base_seconds)
-    if output is None:
-        return None
-    try:
-        entries = json.loads(output)["manifests"]
+
+    def platforms(document: Any) -> dict[str, str]:  # noqa: ANN401 - JSON
         return {
             f"{entry['platform']['os']}/{entry['platform']['architecture']}": image_digest(
                 entry["digest"], what=f"a platform digest of {reference}"
             )
-            for entry in entries
+            for entry in document["manifests"]
         }
-    except (ValueError, KeyError, TypeError, InputError):
-        answer = f"not an image index: {' '.join(output.split())[:200]}"
-        raise CommandFailed(step.display(runner.masker), 0, answer) from None
+
+    return _inspect(runner, step, attempts, base_seconds, platforms, "not an image index")
 
 
 def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: float) -> str | None:
@@ -173,12 +190,8 @@ def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: f
         capture=True,
         changes=False,
     )
-    output = _retrying(runner, step, attempts, base_seconds)
-    if output is None:
-        return None
-    try:
-        digest = json.loads(output)["digest"]
-        return image_digest(digest, what=f"digest of {reference}")
-    except (ValueError, KeyError, TypeError, InputError):
-        answer = f"unexpected answer: {output[:200]}"
-        raise CommandFailed(step.display(runner.masker), 0, answer) from None
+
+    def digest(document: Any) -> str:  # noqa: ANN401 - JSON
+        return image_digest(document["digest"], what=f"digest of {reference}")
+
+    return _inspect(runner, step, attempts, base_seconds, digest, "unexpected answer")

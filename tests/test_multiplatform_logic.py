@@ -138,3 +138,14 @@ def test_stage_and_merge_are_two_jobs_and_a_platform_job_has_one_platform(
     with pytest.raises(InputError, match="--stage builds one platform"):
         publish.stage(runner, config, both(config, stage=True), force=True, environ={})
     assert getattr(runner, "calls", []) == []
+
+
+@pytest.mark.parametrize("answer", ["not json", "[]", '{"manifests": [{"digest": "sha256:1"}]}'])
+def test_an_answer_that_is_not_an_index_is_one_clear_error(
+    runner: ScriptedRunner, answer: str
+) -> None:
+    from aegis_delivery.release import registry
+
+    runner.answer("imagetools", "inspect", "--raw", reply=(0, answer, ""))
+    with pytest.raises(CommandFailed, match="not an image index"):
+        registry.index_platforms(runner, f"{REPO}:v1", 1, 0.0)

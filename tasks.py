@@ -191,22 +191,12 @@ def sbom(
     from aegis_delivery.release import sbom as sbom_flow  # deferred: keeps `invoke --list` fast
     from aegis_delivery.release.record import read_record
 
-    to_stdout = output is None and not json
     with task_session(c, dry_run=dry_run, json_output=json) as session:
         record = read_record(session.config.build.release_file)
         fetched = sbom_flow.fetch_recorded(record, app, os.environ, session.config.registry)
-        summary = {**fetched.summary(), "output": output}
         if output is not None:
             session.runner.write_file(Path(output), fetched.document.decode(), f"SBOM of {app}")
-        elif to_stdout:
-            session.console.data(fetched.document.decode())
-        if json:
-            session.console.emit_json(summary)
-        else:
-            session.console.success(
-                f"{app}: {summary['format']}, {summary['components']} components, "
-                f"attached to {fetched.image} as {fetched.manifest}"
-            )
+        reports.show_sbom(session.console, fetched, output)
 
 
 @task(help={"env": ENV, "tag": "an explicit tag (pinned only if the release record has it)",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.release.publish import ImagePlan
     from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
+    from aegis_delivery.release.sbom import FetchedSbom
     from aegis_delivery.release.trivy import ScanReport
 
 
@@ -151,6 +152,20 @@ def show_release(console: Console, record: ReleaseRecord, file: Path) -> None:
         for platform, digest in image.platform_digests.items():
             console.info(f"{app} {platform}: {digest}")
     console.info(f"release record: {file}")
+
+
+def show_sbom(console: Console, fetched: FetchedSbom, output: str | None) -> None:
+    """The SBOM itself on stdout (unless written to a file or --json), a summary for people."""
+    summary = {**fetched.summary(), "output": output}
+    if console.json_mode:
+        console.emit_json(summary)
+        return
+    if output is None:
+        console.data(fetched.document.decode())
+    console.success(
+        f"{fetched.app}: {summary['format']}, {summary['components']} components, "
+        f"attached to {fetched.image} as {fetched.manifest}"
+    )
 
 
 def show_staged(console: Console, staged: Sequence[StagedPlatform]) -> None:

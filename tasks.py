@@ -159,22 +159,15 @@ def push(
     from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        publish.one_job(stage=stage, merge=merge)
         plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [], stage=stage,
         )  # fmt: skip
-        sarif_directory = Path(sarif) if sarif else None
-        if stage:
-            staged = publish.stage(session.runner, session.config, plan, force=force,
-                                   sarif_directory=sarif_directory)  # fmt: skip
-            reports.show_staged(session.console, staged)
-            return
-        record = publish.release(
-            session.runner, session.config, plan, force=force, sarif_directory=sarif_directory,
-            merge_from=publish.staging_directory(session.config) if merge else None,
+        result = publish.push(
+            session.runner, session.config, plan, force=force, stage_only=stage, merge=merge,
+            sarif_directory=Path(sarif) if sarif else None,
         )  # fmt: skip
-        reports.show_release(session.console, record, session.config.build.release_file)
+        reports.show_published(session.console, result, session.config.build.release_file)
 
 
 ENV = "the environment from [tool.aegis.environments]"
@@ -336,10 +329,7 @@ def promote(
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         request = deploy_flow.PromoteRequest(from_, to, yes, reason, record_only)
         result = deploy_flow.promote(session.runner, session.config, request, os.environ)
-        if isinstance(result, deploy_flow.DeployOutcome):
-            reports.show_outcome(session.console, result.document())
-        else:
-            reports.show_release(session.console, result, session.config.build.release_file)
+        reports.show_published(session.console, result, session.config.build.release_file)
 
 
 @task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})

@@ -3,8 +3,10 @@ runs it (release records, helm descriptions, the deploy lock)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -40,9 +42,6 @@ def default_branch_refusal(environ: Mapping[str, str] | None = None) -> str | No
     Actions it runs only from the repository's default branch, whatever the environment's
     settings say. The default branch comes from the event payload (``GITHUB_EVENT_PATH``).
     """
-    import json
-    from pathlib import Path
-
     env = os.environ if environ is None else environ
     if not on_github_actions(env):
         return None

@@ -14,6 +14,7 @@ from aegis_delivery.tools import ToolStatus, check_tools
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from aegis_delivery.cluster.deploy import DeployOutcome
     from aegis_delivery.cluster.diff import ManifestDiff
     from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.release.publish import ImagePlan
@@ -166,6 +167,23 @@ def show_sbom(console: Console, fetched: FetchedSbom, output: str | None) -> Non
         f"{fetched.app}: {summary['format']}, {summary['components']} components, "
         f"attached to {fetched.image} as {fetched.manifest}"
     )
+
+
+def show_published(
+    console: Console,
+    result: ReleaseRecord | Sequence[StagedPlatform] | DeployOutcome,
+    release_file: Path,
+) -> None:
+    """What push (a release, or a platform job's staged images) or promote produced."""
+    from aegis_delivery.cluster.deploy import DeployOutcome
+    from aegis_delivery.release.record import ReleaseRecord
+
+    if isinstance(result, DeployOutcome):
+        show_outcome(console, result.document())
+    elif isinstance(result, ReleaseRecord):
+        show_release(console, result, release_file)
+    else:
+        show_staged(console, result)
 
 
 def show_staged(console: Console, staged: Sequence[StagedPlatform]) -> None:

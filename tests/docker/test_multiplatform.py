@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,17 @@ from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish, sbom
 from aegis_delivery.runner import Runner
 from tests.conftest import RecordingConsole
-from tests.docker.test_publish import config_for, context, environment
+from tests.docker.test_publish import (
+    config_for,
+    context,
+    environment,
+    local_registry,  # noqa: F401 - the fixture
+)
 from tests.docker_support import (
     LocalRegistry,
     docker,
     http_get,
     published_port,
-    require_engine,
     require_image,
     run_container,
 )
@@ -39,16 +42,10 @@ PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 BASE = "monitor-api:BASE_IMAGE=aegis-local/python:bookworm-{arch}"
 
 
-@pytest.fixture(scope="module")
-def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    require_engine()
+@pytest.fixture(autouse=True)
+def arm64_bases() -> None:
     for arch in ("amd64", "arm64"):
         require_image(f"aegis-local/python:bookworm-{arch}")
-    server = LocalRegistry(tmp_path_factory.mktemp("registry"))
-    server.start()
-    yield server
-    server.stop()
-    docker("logout", server.host, check=False)
 
 
 def plan(
@@ -69,7 +66,7 @@ def index_of(reference: str) -> dict[str, str]:
 
 
 def test_platform_jobs_then_a_merge_give_one_index_of_exactly_those_digests(
-    local_registry: LocalRegistry, tmp_path: Path
+    local_registry: LocalRegistry, tmp_path: Path  # noqa: F811 - the imported fixture
 ) -> None:
     console = RecordingConsole(Masker([LocalRegistry.PASSWORD]))
     config = config_for(local_registry, tmp_path)

@@ -122,9 +122,14 @@ class BuildOptions:
     stage: bool = False
 
 
+def platform_slug(platform: str) -> str:
+    """``linux/arm64`` as it goes into tags, cache scopes and file names: ``linux-arm64``."""
+    return platform.replace("/", "-")
+
+
 def staging_tag(primary: str, platform: str) -> str:
     """The tag one platform's image is pushed under before the merge: never a release tag."""
-    return f"build-{primary}-{platform.replace('/', '-')}"[:128]
+    return f"build-{primary}-{platform_slug(platform)}"[:128]
 
 
 def platform_build_args(arguments: Mapping[str, str], platform: str) -> dict[str, str]:
@@ -168,7 +173,7 @@ def plan_builds(
         }
         for platform_name in platforms:
             # Caches per platform: CI's build job and the same platform's push job share one.
-            suffix = f"-{platform_name.replace('/', '-')}"
+            suffix = f"-{platform_slug(platform_name)}"
             cache_from = cache_to = None
             if options.cache == "registry":
                 cache_from = f"type=registry,ref={image}:buildcache{suffix}"

@@ -249,7 +249,7 @@ def staging_directory(config: DeliveryConfig) -> Path:
 
 
 def stage_file(config: DeliveryConfig, app: str, platform: str) -> Path:
-    return staging_directory(config) / f"{app}-{platform.replace('/', '-')}.json"
+    return staging_directory(config) / f"{app}-{images.platform_slug(platform)}.json"
 
 
 def one_job(*, stage: bool, merge: bool) -> None:
@@ -266,6 +266,28 @@ def _refuse_unpublishable(plan: ImagePlan, force: bool) -> None:
         )
 
 
+def _prepare(
+    runner: Runner,
+    config: DeliveryConfig,
+    plan: ImagePlan,
+    *,
+    force: bool,
+    environ: Mapping[str, str] | None,
+    sarif_directory: Path | None,
+    build_here: bool = True,
+) -> registry.Credentials:
+    """What every publish does first: refusals and credentials before any work, then build
+    and scan (unless the platform jobs did), then log in. The credentials it logged in with."""
+    _refuse_unpublishable(plan, force)
+    credentials = registry.credentials(config.registry, os.environ if environ is None else environ)
+    runner.masker.add(credentials.password)
+    if build_here:
+        scan(runner, config, plan, build(runner, plan), sarif_directory)
+    retry = (config.build.push_attempts, config.build.retry_base_seconds)
+    registry.login(runner, credentials, *retry)
+    return credentials
+
+
 def stage(
     runner: Runner,
     config: DeliveryConfig,
@@ -277,16 +299,9 @@ def stage(
 ) -> list[StagedPlatform]:
     """A CI platform job: build and scan this platform, push it under its staging tag, and
     write ``.aegis/platforms/APP-OS-ARCH.json`` for the merge job. No release tag moves."""
-    env = os.environ if environ is None else environ
-    _refuse_unpublishable(plan, force)
     if len({request.platform for request in plan.builds}) != 1:
         raise InputError("--stage builds one platform: pass --platform OS/ARCH")
-    credentials = registry.credentials(config.registry, env)
-    runner.masker.add(credentials.password)
-    retry = (config.build.push_attempts, config.build.retry_base_seconds)
-    outcomes = build(runner, plan)
-    scan(runner, config, plan, outcomes, sarif_directory)
-    registry.login(runner, credentials, *retry)
+    _prepare(runner, config, plan, force=force, environ=environ, sarif_directory=sarif_directory)
     staged: list[StagedPlatform] = []
     for request in plan.builds:
         digest = push_staged(runner, config, request)
@@ -305,11 +320,11 @@ def stage(
     return staged
 
 
-def staged_digests(plan: ImagePlan, directory: Path) -> dict[str, dict[str, str | None]]:
+def staged_digests(plan: ImagePlan, directory: Path) -> dict[str, dict[str, str]]:
     """The staged digests the merge needs: every planned platform of every app, or a clear
     error naming the missing one."""
     found = {(s.app, s.platform): s for s in read_staged(directory)}
-    digests: dict[str, dict[str, str | None]] = {}
+    digests: dict[str, dict[str, str]] = {}
     for request in plan.builds:
         staged = found.get((request.app, request.platform))
         if staged is None:
@@ -324,6 +339,27 @@ def staged_digests(plan: ImagePlan, directory: Path) -> dict[str, dict[str, str 
             )
         digests.setdefault(request.app, {})[request.platform] = staged.digest
     return digests
+
+
+def push(
+    runner: Runner,
+    config: DeliveryConfig,
+    plan: ImagePlan,
+    *,
+    force: bool,
+    stage_only: bool,
+    merge: bool,
+    sarif_directory: Path | None = None,
+) -> ReleaseRecord | list[StagedPlatform]:
+    """`invoke push`: the whole release, a CI platform job (``--stage``: the staged images),
+    or the CI merge job (``--merge``: the release from the staged images)."""
+    one_job(stage=stage_only, merge=merge)
+    if stage_only:
+        return stage(runner, config, plan, force=force, sarif_directory=sarif_directory)
+    merge_from = staging_directory(config) if merge else None
+    return release(
+        runner, config, plan, force=force, sarif_directory=sarif_directory, merge_from=merge_from
+    )
 
 
 def release(
@@ -346,25 +382,20 @@ def release(
     Refusals (nothing to publish, no credentials) happen before any work. In a dry run the
     record is the plan (no digests) and is printed, not written.
     """
-    env = os.environ if environ is None else environ
-    _refuse_unpublishable(plan, force)
-    credentials = registry.credentials(config.registry, env)
-    runner.masker.add(credentials.password)
-    retry = (config.build.push_attempts, config.build.retry_base_seconds)
-    if merge_from is None:
-        outcomes = build(runner, plan)
-        scan(runner, config, plan, outcomes, sarif_directory)
-    merged = staged_digests(plan, merge_from) if merge_from is not None else {}
-    registry.login(runner, credentials, *retry)
+    merged = staged_digests(plan, merge_from) if merge_from is not None else None
+    credentials = _prepare(
+        runner, config, plan, force=force, environ=environ, sarif_directory=sarif_directory,
+        build_here=merged is None,
+    )  # fmt: skip
     trivy = str(require("trivy", config.root))
     published: dict[str, ReleaseImage] = {}
     for app, requests in by_app(plan).items():
         first = requests[0]
-        platform_digests: dict[str, str | None] = {}
+        platform_digests: Mapping[str, str | None] = {}
         if first.staged:
-            platform_digests = merged.get(app) or {
+            platform_digests = merged[app] if merged is not None else {
                 request.platform: push_staged(runner, config, request) for request in requests
-            }
+            }  # fmt: skip
             digest = merge_app(runner, config, requests, platform_digests)
         else:
             digest = _published_digest(runner, config, first)
@@ -379,8 +410,7 @@ def release(
             tags=first.published_tags,
             scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
             sbom=attached,
-            platform_digests={p: d for p, d in platform_digests.items() if d} if first.staged
-            else {},
+            platform_digests={p: d for p, d in platform_digests.items() if d},
         )  # fmt: skip
     record = ReleaseRecord(
         tag=plan.tag,

@@ -21,6 +21,11 @@ PUSHED_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 _Parsed = TypeVar("_Parsed")
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """A registry's (or a tool's) answer, squeezed onto one line for an error message."""
+    return " ".join(text.split())[:limit]
+
+
 @dataclass(frozen=True)
 class Credentials:
     registry: str
@@ -156,7 +161,7 @@ def _inspect(
     try:
         return parse(json.loads(output))
     except (ValueError, KeyError, TypeError, InputError):
-        answer = f"{unexpected}: {' '.join(output.split())[:200]}"
+        answer = f"{unexpected}: {one_line(output)}"
         raise CommandFailed(step.display(runner.masker), 0, answer) from None
 
 

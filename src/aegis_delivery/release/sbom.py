@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
 from aegis_delivery.errors import AegisError, ExitCode, InputError
+from aegis_delivery.release import registry
+from aegis_delivery.release.registry import Credentials, one_line
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.validation import image_digest
 
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
     import requests
 
     from aegis_delivery.release.record import ReleaseRecord
-    from aegis_delivery.release.registry import Credentials
 
 CYCLONEDX = "application/vnd.cyclonedx+json"
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
@@ -86,13 +87,12 @@ class ImageRef:
 
     @property
     def plain_http(self) -> bool:
-        """Loopback registries speak plain HTTP, as Docker allows; every other one TLS."""
-        return bool(LOOPBACK.match(self.host))
+        return plain_http(self.host)
 
 
-def one_line(text: str, limit: int = 200) -> str:
-    """A registry's answer, squeezed onto one line for an error message."""
-    return " ".join(text.split())[:limit]
+def plain_http(host: str) -> bool:
+    """Loopback registries speak plain HTTP, as Docker allows; every other one TLS."""
+    return bool(LOOPBACK.match(host))
 
 
 def sha256_of(data: bytes) -> str:
@@ -367,13 +367,12 @@ def document_check(sbom: bytes, what: str) -> None:
 
 def trivy_argv(trivy: str, pinned: str, output: Path) -> tuple[str, ...]:
     """CycloneDX from the registry copy (no engine needed, no vulnerability database)."""
-    plain_http = bool(LOOPBACK.match(pinned.split("/", 1)[0]))
     return (
         trivy, "image",
         "--format", "cyclonedx",
         "--output", str(output),
         "--image-src", "remote",
-        *(("--insecure",) if plain_http else ()),
+        *(("--insecure",) if plain_http(pinned.split("/", 1)[0]) else ()),
         "--quiet",
         "--disable-telemetry",
         "--skip-version-check",
@@ -404,7 +403,7 @@ def publish(
         capture=True,
     )
     attach_step = Step(("attach-sbom", pinned, str(output)), f"attach the SBOM to {pinned}")
-    if digest is None or runner.dry_run:
+    if digest is None:  # a dry run: nothing pushed, nothing to attach to
         runner.announce(generate)
         runner.announce(attach_step)
         return None
@@ -449,8 +448,6 @@ def fetch_recorded(
     connect: Connect = RegistryClient,
 ) -> FetchedSbom:
     """`invoke sbom --app APP`: the SBOM attached to the recorded image's digest."""
-    from aegis_delivery.release.registry import credentials
-
     if app not in record.images:
         raise InputError(f"unknown app {app!r}: the release record has {', '.join(record.images)}")
     published = record.images[app]
@@ -460,7 +457,7 @@ def fetch_recorded(
     username: str | None = None
     password: str | None = None
     try:
-        found = credentials(registry_host, environ)
+        found = registry.credentials(registry_host, environ)
         username, password = found.username, found.password
     except InputError:  # reading a public image needs no credentials
         pass

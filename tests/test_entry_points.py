@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -176,7 +177,7 @@ README_DRY_RUNS = [
 
 
 @pytest.fixture(scope="module")
-def recorded_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def recorded_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The project's configuration with a release record of its own (as `invoke push` writes)."""
     from tests.records import release_record
 
@@ -187,9 +188,13 @@ def recorded_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     record.write_text(release_record().text())
     text = (REPOSITORY / "pyproject.toml").read_text()
     text = text.replace('release_file = ".aegis/release.json"', f'release_file = "{relative}"')
-    text = text.replace("[tool.aegis]\n", f'[tool.aegis]\nroot = "{REPOSITORY}"\n', 1)
+    work = directory / "work"  # what a dry run writes anyway (diff input): not the checkout's
+    text = text.replace(
+        "[tool.aegis]\n", f'[tool.aegis]\nroot = "{REPOSITORY}"\nwork_directory = "{work}"\n', 1
+    )
     (directory / "pyproject.toml").write_text(text)
-    return directory / "pyproject.toml"
+    yield directory / "pyproject.toml"
+    shutil.rmtree(record.parent, ignore_errors=True)
 
 
 @pytest.mark.parametrize("arguments", README_DRY_RUNS, ids=lambda a: "-".join(a))

@@ -251,7 +251,7 @@ def gate_runs(root: Path, console: RecordingConsole, nox_code: int = 0) -> bool:
     with ScriptedRunner(console, console.masker) as runner:
         runner.answer("git", "ls-files", reply=real_command)
         runner.answer("--sessions", reply=(nox_code, "", "lint failed" if nox_code else ""))
-        return gates.quick_gate(runner, root, pipeline.QUICK_GATE)
+        return gates.quick_gate(runner, root, root / ".aegis", pipeline.QUICK_GATE)
 
 
 def test_the_quick_gate_runs_again_only_when_the_tree_changed(
@@ -279,8 +279,8 @@ def test_a_failed_gate_is_not_remembered_and_a_corrupt_record_means_run(
     root = checkout_with(tmp_path / "checkout", {"app.py": "x = 1\n"})
     with pytest.raises(CommandFailed):
         gate_runs(root, console, nox_code=1)
-    assert not (root / gates.GATE_RECORD).exists()
+    assert not (root / ".aegis" / gates.GATE_RECORD).exists()
     assert gate_runs(root, console) is True
     for corrupt in ("{", "[]", '{"fingerprint": 1}', "\udcff"):
-        (root / gates.GATE_RECORD).write_text(corrupt, errors="surrogateescape")
+        (root / ".aegis" / gates.GATE_RECORD).write_text(corrupt, errors="surrogateescape")
         assert gate_runs(root, console) is True

@@ -26,10 +26,10 @@ def nox_step(sessions: Sequence[str]) -> Step:
     return Step(argv=argv, purpose="quality gates")
 
 
-GATE_RECORD = Path(".aegis") / "gate-passed.json"
+GATE_RECORD = "gate-passed.json"  # in the work directory
 
 
-def tree_fingerprint(runner: Runner, root: Path) -> str:
+def tree_fingerprint(runner: Runner, root: Path, own_outputs: Path) -> str:
     """A hash of every file git would see (tracked, or untracked and not ignored), by content.
 
     The quick gate's verdict depends on nothing else, so an equal fingerprint means the gate
@@ -53,8 +53,10 @@ def tree_fingerprint(runner: Runner, root: Path) -> str:
         )
     ).stdout
     digest = hashlib.sha256()
-    own = f"{GATE_RECORD.parent.as_posix()}/"  # the toolkit's own outputs are not inputs
-    for name in sorted(n for n in set(listed.split("\0")) if n and not n.startswith(own)):
+    # The toolkit's own outputs (its work directory) are not inputs.
+    own = f"{own_outputs.relative_to(root).as_posix()}/" if own_outputs.is_relative_to(root) else ""
+    names = set(listed.split("\0"))
+    for name in sorted(n for n in names if n and not (own and n.startswith(own))):
         digest.update(name.encode() + b"\0")
         try:
             digest.update(hashlib.sha256((root / name).read_bytes()).digest())
@@ -63,35 +65,36 @@ def tree_fingerprint(runner: Runner, root: Path) -> str:
     return digest.hexdigest()
 
 
-def passed_before(root: Path, sessions: Sequence[str], fingerprint: str) -> str | None:
+def passed_before(record: Path, sessions: Sequence[str], fingerprint: str) -> str | None:
     """When these sessions last passed on exactly this tree (None: never, or a changed tree).
 
     The record is the toolkit's own cache: unreadable or foreign content just means "run it".
     """
     try:
-        record = json.loads((root / GATE_RECORD).read_text(encoding="utf-8"))
+        document = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict):
+    if not isinstance(document, dict):
         return None
-    same = record.get("fingerprint") == fingerprint and record.get("sessions") == list(sessions)
-    passed_at = record.get("passed_at")
+    same = document.get("fingerprint") == fingerprint and document.get("sessions") == list(sessions)
+    passed_at = document.get("passed_at")
     return passed_at if same and isinstance(passed_at, str) else None
 
 
-def remember_pass(runner: Runner, root: Path, sessions: Sequence[str], fingerprint: str) -> None:
+def remember_pass(runner: Runner, record: Path, sessions: Sequence[str], fingerprint: str) -> None:
     document = {
         "fingerprint": fingerprint,
         "sessions": list(sessions),
         "passed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    runner.write_file(root / GATE_RECORD, json.dumps(document) + "\n", "remember the gate passed")
+    runner.write_file(record, json.dumps(document) + "\n", "remember the gate passed")
 
 
-def quick_gate(runner: Runner, root: Path, sessions: Sequence[str]) -> bool:
+def quick_gate(runner: Runner, root: Path, work: Path, sessions: Sequence[str]) -> bool:
     """Run the quick gate unless it passed on exactly this tree; whether it ran."""
-    fingerprint = tree_fingerprint(runner, root)
-    passed_at = passed_before(root, sessions, fingerprint)
+    record = work / GATE_RECORD
+    fingerprint = tree_fingerprint(runner, root, work)
+    passed_at = passed_before(record, sessions, fingerprint)
     if passed_at is not None and not runner.dry_run:
         runner.console.info(
             f"gate: {' '.join(sessions)} passed on exactly this tree at {passed_at}: not run "
@@ -99,5 +102,5 @@ def quick_gate(runner: Runner, root: Path, sessions: Sequence[str]) -> bool:
         )
         return False
     runner.run(nox_step(sessions))
-    remember_pass(runner, root, sessions, fingerprint)
+    remember_pass(runner, record, sessions, fingerprint)
     return True

@@ -57,7 +57,7 @@ def compose_document(config: DeliveryConfig, images: Mapping[str, str]) -> dict[
 
 
 def compose_file(config: DeliveryConfig) -> Path:
-    return config.root / ".aegis" / COMPOSE_FILE
+    return config.work(COMPOSE_FILE)
 
 
 def compose_argv(config: DeliveryConfig, *arguments: str) -> tuple[str, ...]:

@@ -169,7 +169,7 @@ def run(
     if full:
         stage("gate", lambda: runner.run(gates.nox_step(())))
     else:
-        stage("gate", lambda: gates.quick_gate(runner, config.root, QUICK_GATE))
+        stage("gate", lambda: gates.quick_gate(runner, config.root, config.work(), QUICK_GATE))
     stage("build", lambda: outcomes.extend(publish.build(runner, plan)))
     stage("scan", lambda: publish.scan(runner, config, plan, outcomes))
     if not local_stack or config.local.push:

@@ -64,6 +64,7 @@ def config_for(
         registry=server.host,
         scan=replace(config.scan, vulnerabilities=vulnerabilities),
         build=replace(config.build, release_file=tmp_path / "release.json", retry_base_seconds=0.2),
+        work_directory=tmp_path / "work",  # logs, scans, SBOMs: this test's own
     )
 
 
@@ -124,7 +125,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     # Every image carries its SBOM in the registry, read back by the image digest.
     for app, image in written.images.items():
         fetched = sbom.fetch_recorded(written, app, environment(local_registry), config.registry)
-        generated = config.root / ".aegis" / "sbom" / f"sbom-{app}.cdx.json"
+        generated = config.work("sbom", f"sbom-{app}.cdx.json")
         assert fetched.document == generated.read_bytes()  # byte for byte what Trivy wrote
         assert fetched.manifest == image.sbom and fetched.image == image.pinned
         summary = fetched.summary()

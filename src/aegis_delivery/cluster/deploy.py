@@ -136,9 +136,7 @@ def release_diff(
     import yaml  # deferred: keeps `invoke --list` fast
 
     # Scratch input of a question (helm template changes nothing): written in a dry run too.
-    values = (
-        config.root / publish.WORK_DIRECTORY / "diff" / f"values.{cluster.environment.name}.yaml"
-    )
+    values = config.work("diff", f"values.{cluster.environment.name}.yaml")
     values.parent.mkdir(parents=True, exist_ok=True)
     values.write_text(yaml.safe_dump(deployment_values(config, tag, record)), encoding="utf-8")
     rendered = runner.run(

@@ -36,8 +36,6 @@ from aegis_delivery.runner import Runner
 from aegis_delivery.tools import require
 from aegis_delivery.validation import choice, platforms
 
-WORK_DIRECTORY = ".aegis"
-
 
 @dataclass(frozen=True)
 class ImagePlan:
@@ -115,7 +113,7 @@ def plan_images(
         cache=config.build.cache,
         ci=on_github_actions(env),
         created=commit_time(config.root, context.source_sha),
-        output_directory=config.root / WORK_DIRECTORY,
+        output_directory=config.work(),
         extra_build_args=images.parse_build_args(build_args, tuple(config.apps)),
         stage=stage,
     )
@@ -151,7 +149,7 @@ def scan(
         runner,
         config,
         scan_targets(plan, outcomes),
-        config.root / WORK_DIRECTORY / "scan",
+        config.work("scan"),
         sarif_directory,
     )
     scan_gate.raise_on_findings(reports)
@@ -245,7 +243,7 @@ def by_app(plan: ImagePlan) -> dict[str, list[images.BuildRequest]]:
 
 def staging_directory(config: DeliveryConfig) -> Path:
     """Where platform jobs leave their staged images (CI downloads the artifacts here)."""
-    return config.root / WORK_DIRECTORY / "platforms"
+    return config.work("platforms")
 
 
 def stage_file(config: DeliveryConfig, app: str, platform: str) -> Path:
@@ -400,7 +398,7 @@ def release(
         else:
             digest = _published_digest(runner, config, first)
         attached = sbom.publish(
-            runner, trivy, first.repository, digest, config.root / WORK_DIRECTORY / "sbom",
+            runner, trivy, first.repository, digest, config.work("sbom"),
             credentials,
         )  # fmt: skip
         published[app] = ReleaseImage(

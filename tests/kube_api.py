@@ -262,6 +262,8 @@ class KubeAdapter(kmock.KubernetesEmulator):
     pod_logs: dict[tuple[str | None, str], str] = attrs.field(factory=dict, init=False)
     closing: bool = attrs.field(default=False, init=False)
     _tick: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    # Set on every write, for threads outside the loop (the fake controller sleeps on it).
+    changed: threading.Event = attrs.field(factory=threading.Event, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -386,6 +388,7 @@ class KubeAdapter(kmock.KubernetesEmulator):
         self.events.append(Event(self.rv, res, kind, copy.deepcopy(obj)))
         self._tick.set()
         self._tick = asyncio.Event()
+        self.changed.set()
         return obj
 
     def create(self, res: kmock.resource, namespace: str | None, obj: JSON) -> JSON:
@@ -821,6 +824,8 @@ class FakeCluster:
     def stop(self) -> None:
         if self._thread is not None:
             self._stop.set()
+            if self.api.adapter is not None:
+                self.api.adapter.changed.set()  # wake the loop to see the stop
             self._thread.join(10)
             self._thread = None
 
@@ -833,21 +838,32 @@ class FakeCluster:
         self.stop()
 
     def _loop(self, policy: Callable[[JSON], Outcome | None], delay: float) -> None:
+        """Runs on each write to the API (not on a timer), and when a pending rollout is due."""
         seen: dict[tuple[str, int], float] = {}
-        while not self._stop.wait(0.1):
+        assert self.api.adapter is not None
+        changed = self.api.adapter.changed
+        while not self._stop.is_set():
+            changed.clear()  # before reading: a write from now on wakes the next round
+            due = 1.0
             try:
                 for dep in self.api.list("apps/v1/deployments"):
                     meta = dep["metadata"]
                     key = (meta["uid"], meta["generation"])
                     first = seen.setdefault(key, time.monotonic())
-                    if first and time.monotonic() - first >= delay:
-                        seen[key] = 0.0  # handled
-                        outcome = policy(dep)
-                        if outcome is not None:
-                            self.reconcile(meta["namespace"], meta["name"], outcome)
+                    if not first:
+                        continue  # handled
+                    waited = time.monotonic() - first
+                    if waited < delay:
+                        due = min(due, delay - waited)
+                        continue
+                    seen[key] = 0.0
+                    outcome = policy(dep)
+                    if outcome is not None:
+                        self.reconcile(meta["namespace"], meta["name"], outcome)
                 self._run_test_pods()
             except Exception as exc:  # the test reads .errors
                 self.errors.append(exc)
+            changed.wait(due)
 
     def _run_test_pods(self) -> None:
         """The kubelet for `helm test`: a hook pod without a phase runs and succeeds."""

@@ -129,7 +129,13 @@ class PostgresServer:
             # -l: the server must not inherit our pipes, or capturing its output never ends.
             [*self._pg_ctl, "-l", str(self.log), "-o", options, "-w", "start"]
         )
+        already = self.connections_received()
         wait_for_port(self.port)
+        # That probe is a connection too: wait for its log line, so that a count read next
+        # is not overtaken by it on a busy machine.
+        deadline = time.monotonic() + 10
+        while self.connections_received() <= already and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def connections_received(self) -> int:
         """Every connection the server received (``log_connections`` writes one line each)."""

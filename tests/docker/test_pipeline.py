@@ -29,10 +29,15 @@ COPY_IGNORE = shutil.ignore_patterns(
 )
 
 
-def settings_for(root: Path, directory: Path, *, vulnerabilities: bool = False) -> Path:
+def settings_for(
+    root: Path, directory: Path, *, vulnerabilities: bool = False, verify_timeout: str = "90s"
+) -> Path:
     """A copy of the settings pointing at *root*, with loopback ports and local images."""
     text = (REPOSITORY / "pyproject.toml").read_text()
-    text = text.replace("[tool.aegis]\n", f'[tool.aegis]\nroot = "{root}"\n', 1)
+    work = directory / "work"  # the Compose file, logs and scans: this test's own
+    text = text.replace(
+        "[tool.aegis]\n", f'[tool.aegis]\nroot = "{root}"\nwork_directory = "{work}"\n', 1
+    )
     text = text.replace(
         'nats_image = "nats:2.10-alpine"', 'nats_image = "aegis-local/nats:bookworm"'
     )
@@ -42,6 +47,7 @@ def settings_for(root: Path, directory: Path, *, vulnerabilities: bool = False) 
     text = text.replace('project = "aegis-local"', f'project = "aegis-test-{uuid.uuid4().hex[:6]}"')
     text = text.replace("api_port = 18000", f"api_port = {free_port()}")
     text = text.replace("ui_port = 13000", f"ui_port = {free_port()}")
+    text = text.replace('verify_timeout = "90s"', f'verify_timeout = "{verify_timeout}"')
     path = directory / "aegis.toml"
     path.write_text(text)
     return path
@@ -97,7 +103,8 @@ def test_a_broken_api_image_fails_at_verify_with_the_check_named(tmp_path: Path)
     assert healthy in app.read_text()  # the break below must really break /healthz
     app.write_text(app.read_text().replace(healthy, 'raise RuntimeError("broken build")'))
     commit_checkout(checkout, "broken")
-    config = settings_for(checkout, tmp_path)
+    # /healthz answers 500 for good: verify retries it until its timeout, so keep that short.
+    config = settings_for(checkout, tmp_path, verify_timeout="20s")
     try:
         result = invoke(config, "pipeline", "--env", "local", "--skip", "gate", *BASES)
     finally:

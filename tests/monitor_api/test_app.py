@@ -211,6 +211,9 @@ def flood(app: FastAPI, calls: int) -> list[httpx.Response]:
     return asyncio.run(all_at_once())
 
 
+INTERVAL = 5.0  # long enough for a flood of 100 calls on a busy 2-core machine
+
+
 def test_a_flood_of_readiness_calls_costs_one_check_per_interval(
     nats_server: NatsServer,
 ) -> None:
@@ -222,20 +225,24 @@ def test_a_flood_of_readiness_calls_costs_one_check_per_interval(
             nats_url=nats_server.url,
             database_url=postgres.url,
             check_timeout=2.0,
-            readiness_cache_seconds=1.0,
+            readiness_cache_seconds=INTERVAL,
         )
         app = create_app(settings)
         nats_before, postgres_before = (
             nats_server.connections_accepted(),
             postgres.connections_received(),
         )
+        started = time.monotonic()
         responses = flood(app, 100)
+        took = time.monotonic() - started
+        assert took < INTERVAL, f"the flood took {took:.1f}s, longer than the interval"
         assert {response.status_code for response in responses} == {200}
         assert len({r.json()["checks"]["nats"]["checked_at"] for r in responses}) == 1
         time.sleep(0.5)  # the server logs a connection as it arrives; let the log catch up
         assert nats_server.connections_accepted() - nats_before == 1
         assert postgres.connections_received() - postgres_before == 1
-        time.sleep(1.1)  # the interval has passed: the next flood runs exactly one more check
+        # The interval has passed: the next flood runs exactly one more check.
+        time.sleep(max(0.0, started + took + INTERVAL + 0.1 - time.monotonic()))
         assert {response.status_code for response in flood(app, 100)} == {200}
         time.sleep(0.5)
         assert nats_server.connections_accepted() - nats_before == 2

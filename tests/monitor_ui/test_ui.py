@@ -7,6 +7,7 @@ real nats-server, and reads the page through Debian's Chromium driven by playwri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -64,14 +65,37 @@ def test_the_typescript_type_checks_pass(node_modules: None) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+def build_inputs() -> str:
+    """A hash of the UI's sources as git sees them (content, not times), the lock and Node."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "."],
+        cwd=UI, capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    digest = hashlib.sha256(subprocess.run(["node", "--version"], capture_output=True).stdout)
+    for name in sorted(n for n in set(listed.split("\0")) if n):
+        path = UI / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"-"))
+    return digest.hexdigest()
+
+
 @pytest.fixture(scope="module")
 def standalone_server(node_modules: None) -> Path:
+    """The standalone server `npm run build` makes, reused while its inputs are unchanged.
+
+    `next build` empties .next/ (all but its cache) first, so the marker written after a
+    build here only survives as long as that build's output does.
+    """
+    server = UI / ".next" / "standalone"
+    marker = server / ".aegis-build-inputs"
+    inputs = build_inputs()
+    if marker.is_file() and marker.read_text() == inputs and (server / "server.js").is_file():
+        return server
     result = npm("run", "build")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    server = UI / ".next" / "standalone"
     # What the Dockerfile's runtime stage copies beside the traced server.
     shutil.copytree(UI / ".next" / "static", server / ".next" / "static", dirs_exist_ok=True)
     shutil.copytree(UI / "public", server / "public", dirs_exist_ok=True)
+    marker.write_text(inputs)
     return server
 
 

@@ -39,6 +39,13 @@ def install(session: nox.Session, group: str) -> None:
     )  # fmt: skip
 
 
+def workers() -> tuple[str, ...]:
+    """pytest-xdist's processes ([tool.aegis.gates] test_workers); tests/conftest.py keeps the
+    tests that share a resource on one of them."""
+    count = int(AEGIS["gates"]["test_workers"])
+    return ("--numprocesses", str(count)) if count else ()
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Lint with ruff (rules, including security ones, in pyproject.toml)."""
@@ -68,7 +75,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
     install(session, "test")
-    session.run("pytest", "--cov", "--cov-report=term-missing", *session.posargs)
+    session.run("pytest", *workers(), "--cov", "--cov-report=term-missing", *session.posargs)
 
 
 @nox.session(default=False)
@@ -77,7 +84,7 @@ def logic(session: nox.Session) -> None:
     subprocesses): the quick local gate."""
     install(session, "test")
     marks = "not docker and not cluster and not binaries and not ui and not entry"
-    session.run("pytest", "-q", "-m", marks, *session.posargs)
+    session.run("pytest", *workers(), "-q", "-m", marks, *session.posargs)
 
 
 @nox.session

@@ -28,6 +28,15 @@ def test_the_repository_settings_load() -> None:
     assert config.gates.annotation_coverage == 100.0
 
 
+def test_the_work_directory_is_the_checkouts_own_or_any_absolute_one(tmp_path: Path) -> None:
+    document = real_document()
+    assert parse_config(document, SOURCE).work("scan") == SOURCE.parent / ".aegis" / "scan"
+    document["tool"]["aegis"]["work_directory"] = str(tmp_path / "out")
+    assert parse_config(document, SOURCE).work("sbom", "a.json") == tmp_path / "out/sbom/a.json"
+    document["tool"]["aegis"]["work_directory"] = "build/aegis"
+    assert parse_config(document, SOURCE).work() == SOURCE.parent / "build/aegis"
+
+
 def test_settings_are_found_from_a_subdirectory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPOSITORY / "src")
     assert load_config().source == REPOSITORY / "pyproject.toml"
@@ -40,6 +49,9 @@ def test_settings_are_found_from_a_subdirectory(monkeypatch: pytest.MonkeyPatch)
         ("registry", 5, ["[tool.aegis.registry]", "found 5"]),
         ("chart", "/abs/chart", ["[tool.aegis.chart]", "inside the repository"]),
         ("chart", "../elsewhere", ["[tool.aegis.chart]", "no '..'"]),
+        ("work_directory", "../out", ["[tool.aegis.work_directory]", "relative to the"]),
+        ("work_directory", "", ["[tool.aegis.work_directory]", "or absolute"]),
+        ("work_directory", 7, ["[tool.aegis.work_directory]", "found 7"]),
         ("apps.monitor-api.platforms", ["windows/amd64"], ["platforms", "windows/amd64"]),
         ("apps.monitor-api.platforms", [], ["platforms", "non-empty list"]),
         ("environments.staging.timeout", "ten minutes", ["timeout", "duration like '10m'"]),
@@ -47,6 +59,8 @@ def test_settings_are_found_from_a_subdirectory(monkeypatch: pytest.MonkeyPatch)
         ("environments.staging.history_max", True, ["history_max", "positive integer"]),
         ("environments.staging.namespace", "Aegis_Staging", ["namespace", "DNS-1123"]),
         ("environments.staging.kube_context", "", ["kube_context", "kubectl context"]),
+        ("gates.test_workers", -1, ["test_workers", "0 to 32"]),
+        ("gates.test_workers", "4", ["test_workers", "integer"]),
         ("gates.annotation_coverage", 101, ["annotation_coverage", "0 to 100"]),
         ("gates.annotation_coverage", "100", ["annotation_coverage", "percentage"]),
         ("environments.staging.colour", "blue", ["unknown key 'colour'", "namespace"]),

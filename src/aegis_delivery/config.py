@@ -54,6 +54,7 @@ class GateSettings:
     annotation_coverage: float
     annotation_paths: tuple[str, ...]
     dockerfile_failure_threshold: str
+    test_workers: int = 4
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,13 @@ class DeliveryConfig:
     local: LocalSettings
     apps: Mapping[str, AppConfig]
     environments: Mapping[str, EnvironmentConfig]
+    # Where the toolkit writes what it makes: build logs, scan reports, SBOMs, staged
+    # platforms, the Compose file, the gate's record. Relative to root (or absolute).
+    work_directory: Path = Path(".aegis")
+
+    def work(self, *parts: str) -> Path:
+        """A path in the work directory (``config.work("scan")`` is ``ROOT/.aegis/scan``)."""
+        return self.root.joinpath(self.work_directory, *parts)
 
     def app(self, name: str) -> AppConfig:
         """The named app, or an error that lists the apps that exist."""
@@ -205,6 +213,15 @@ def _relative_path(table: _Table, key: str, root: Path) -> Path:
     return root / text
 
 
+def _work_directory(table: _Table) -> Path:
+    """Optional; absolute paths are allowed (a CI scratch disk, a test's own directory)."""
+    expected = "a directory, relative to the repository root or absolute"
+    text = table.get("work_directory", str, expected, ".aegis")
+    if not text.strip() or ".." in PurePosixPath(text).parts:
+        raise table.fail("work_directory", expected, text)
+    return Path(text)  # relative: under root, wherever root is
+
+
 def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
     table.unknown_keys({"context", "dockerfile", "platforms"})
     if not _NAME.match(name):
@@ -264,7 +281,9 @@ def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
 
 
 def _load_gates(table: _Table) -> GateSettings:
-    table.unknown_keys({"annotation_coverage", "annotation_paths", "dockerfile_failure_threshold"})
+    table.unknown_keys(
+        {"annotation_coverage", "annotation_paths", "dockerfile_failure_threshold", "test_workers"}
+    )
     threshold = table.text("dockerfile_failure_threshold", "a hadolint level")
     if threshold not in HADOLINT_LEVELS:
         expected = f"one of {', '.join(HADOLINT_LEVELS)}"
@@ -272,7 +291,11 @@ def _load_gates(table: _Table) -> GateSettings:
     coverage = table.number("annotation_coverage", "a percentage from 0 to 100")
     if not 0 <= coverage <= 100:
         raise table.fail("annotation_coverage", "a percentage from 0 to 100", coverage)
+    workers = table.get("test_workers", int, "an integer from 0 to 32", 4)
+    if not 0 <= workers <= 32:
+        raise table.fail("test_workers", "an integer from 0 to 32", workers)
     return GateSettings(
+        test_workers=workers,
         annotation_coverage=coverage,
         annotation_paths=table.strings("annotation_paths", "a non-empty list of paths"),
         dockerfile_failure_threshold=threshold,
@@ -381,7 +404,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
     top.unknown_keys(
         {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
         | {"release_aliases"}
-        | {"environments", "scan", "build", "local", "root"}
+        | {"environments", "scan", "build", "local", "root", "work_directory"}
     )
     # `root` (optional) lets a configuration file live outside the checkout it describes.
     root = (source.parent / str(aegis.get("root", "."))).resolve()
@@ -409,6 +432,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         local=_load_local(top.table("local")),
         apps=apps,
         environments=environments,
+        work_directory=_work_directory(top),
     )
 
 

@@ -1,8 +1,10 @@
 """The test suite where a developer waits, warm (environments reused, images and base images
 cached): `nox -R -s tests` (every test, real parts included, with the coverage gate) beside
-the logic lane `nox -R -s logic` (no Docker, local API, binaries or UI).
+the logic lane `nox -R -s logic` (no Docker, local API, binaries or UI). Both run on
+[tool.aegis.gates] test_workers pytest-xdist processes; `--baseline` first measures the full
+suite in one process (`-- --numprocesses 0`), as it ran before the workers.
 
-Usage: python benchmarks/suite.py [--output FILE]
+Usage: python benchmarks/suite.py [--baseline] [--output FILE]
 """
 
 from __future__ import annotations
@@ -20,25 +22,33 @@ NOX = str(Path(sys.executable).parent / "nox")
 GOALS = {"tests": 180.0, "logic": 60.0}
 
 
-def timed(session: str) -> tuple[float, str]:
+def timed(session: str, *pytest_arguments: str) -> tuple[float, str]:
     started = time.perf_counter()
+    argv = [NOX, "-R", "-s", session, *(("--", *pytest_arguments) if pytest_arguments else ())]
     result = subprocess.run(
-        [NOX, "-R", "-s", session], cwd=REPOSITORY, capture_output=True, text=True, check=False,
+        argv, cwd=REPOSITORY, capture_output=True, text=True, check=False,
         env={**os.environ, "CI": "true"},
     )  # fmt: skip
     elapsed = time.perf_counter() - started
     output = result.stdout + result.stderr
     if result.returncode != 0:
         raise SystemExit(f"nox -s {session} failed ({result.returncode}):\n{output[-3000:]}")
-    counted = re.findall(r"=+ (\d+ passed.*?) in [\d.]+s", output)
+    counted = re.findall(r"(\d+ passed.*?) in [\d.]+s", output)
     return elapsed, counted[-1] if counted else "?"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/suite.md")
+    parser.add_argument("--baseline", action="store_true", help="also the suite in one process")
     options = parser.parse_args()
     rows = []
+    if options.baseline:  # first: it also warms what the measured runs reuse
+        elapsed, counted = timed("tests", "--numprocesses", "0")
+        rows.append(
+            f"| baseline: `nox -R -s tests -- --numprocesses 0` (one process) | "
+            f"{elapsed:.1f} s ({counted}) | reported |"
+        )
     for session in ("tests", "logic"):
         elapsed, counted = timed(session)
         goal = GOALS[session]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,17 @@ def unit_of_work(nodeid: str) -> str:
     return module if module.startswith(WHOLE_MODULES) else nodeid
 
 
+def numbered_repeats(collection: Sequence[str]) -> list[str]:
+    """Items can share a node id (schemathesis's operations do under pytest 9.2), and xdist's
+    scope scheduler keys its work by id: with the repeats numbered, each one runs."""
+    seen: Counter[str] = Counter()
+    numbered = []
+    for nodeid in collection:
+        seen[nodeid] += 1
+        numbered.append(nodeid if seen[nodeid] == 1 else f"{nodeid}#{seen[nodeid]}")
+    return numbered
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """xdist's scope scheduler with the units above, largest first, so the long modules
     start at once beside the rest. (Not xdist's `xdist_group` marker: under pytest 9.2 it
@@ -35,6 +47,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     class ModuleOrTestScheduling(LoadScopeScheduling):  # type: ignore[misc]  # untyped
         def _split_scope(self, nodeid: str) -> str:
             return unit_of_work(nodeid)
+
+        def add_node_collection(self, node: object, collection: Sequence[str]) -> None:
+            super().add_node_collection(node, numbered_repeats(collection))
 
     return ModuleOrTestScheduling(config, log)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPOSITORY, WHOLE_MODULES, unit_of_work
+from tests.conftest import REPOSITORY, WHOLE_MODULES, numbered_repeats, unit_of_work
 
 MARKED = re.compile(r"^pytestmark = .*pytest\.mark\.(docker|ui)\b", re.MULTILINE)
 
@@ -31,3 +31,8 @@ def test_a_real_part_module_is_one_unit_and_other_tests_run_alone() -> None:
     assert unit_of_work("tests/test_cluster_lifecycle.py::test_x[helm3]") == (
         "tests/test_cluster_lifecycle.py::test_x[helm3]"
     )
+
+
+def test_items_sharing_a_node_id_stay_distinct_units() -> None:
+    ids = ["t.py::a", "t.py::b", "t.py::a", "t.py::a"]
+    assert numbered_repeats(ids) == ["t.py::a", "t.py::b", "t.py::a#2", "t.py::a#3"]

@@ -30,9 +30,11 @@ class Cluster:
     target: Target
     environment: EnvironmentConfig
 
-    def read(self, argv: Sequence[str], purpose: str) -> Step:
+    def read(self, argv: Sequence[str], purpose: str, *, stdin: str | None = None) -> Step:
         """A question: runs even in a dry run (until the first planned change)."""
-        return Step(tuple(argv), purpose, env=dict(self.env), capture=True, changes=False)
+        return Step(
+            tuple(argv), purpose, env=dict(self.env), stdin=stdin, capture=True, changes=False
+        )
 
     def change(
         self, argv: Sequence[str], purpose: str, *, capture: bool = False, stdin: str | None = None

@@ -135,16 +135,10 @@ def release_diff(
     """The objects this release would render against the live release's, as objects."""
     import yaml  # deferred: keeps `invoke --list` fast
 
-    # Scratch input of a question (helm template changes nothing): written in a dry run too.
-    values = config.work("diff", f"values.{cluster.environment.name}.yaml")
-    values.parent.mkdir(parents=True, exist_ok=True)
-    values.write_text(yaml.safe_dump(deployment_values(config, tag, record)), encoding="utf-8")
-    rendered = runner.run(
-        cluster.read(
-            helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [values]),
-            "render the new release",
-        )
-    )
+    # The values go in on stdin (`--values=-`): no scratch file two diffs at once could share.
+    values = yaml.safe_dump(deployment_values(config, tag, record))
+    argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [Path("-")])
+    rendered = runner.run(cluster.read(argv, "render the new release", stdin=values))
     live = runner.run(
         cluster.read(helm_cli.get_manifest_argv(cluster.helm, cluster.target), "live manifests"),
         check=False,
@@ -215,9 +209,7 @@ def check_images(runner: Runner, config: DeliveryConfig, record: ReleaseRecord) 
     """Every recorded image must still be in the registry, by digest."""
     for app, image in record.images.items():
         try:
-            registry.remote_digest(
-                runner, image.pinned, config.build.push_attempts, config.build.retry_base_seconds
-            )
+            registry.remote_digest(runner, image.pinned, *config.build.retry)
         except CommandFailed as error:
             raise AegisError(
                 f"{app}: {image.pinned} cannot be resolved in the registry "

@@ -136,8 +136,9 @@ def scan(
           "build_arg": BUILD_ARG, "force": FORCE, "sarif": SARIF,
           "stage": "a CI platform job: build, scan and push this --platform under its staging "
                    "tag, for the merge job (no release tag moves, no record)",
-          "merge": "the CI merge job: merge the staged platforms (.aegis/platforms/) into one "
-                   "index under every tag, then write the release record; builds nothing",
+          "merge": "the CI merge job: merge the staged platforms (platforms/ in the work "
+                   "directory) into one index under every tag, then write the release record; "
+                   "builds nothing",
           "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
 )  # fmt: skip
 def push(

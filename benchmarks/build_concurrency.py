@@ -20,6 +20,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from benchmarks.report import write_results  # noqa: E402
 from tests.docker_support import CA_BUNDLE, LOCAL_BASES  # noqa: E402
 
 BASES = [
@@ -67,8 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"| <= 1.25x: {'met' if ratio <= 1.25 else 'NOT met'} |",
         f"| both, nothing changed | {noop:.2f} s | < 3 s: {'met' if noop < 3 else 'NOT met'} |",
     ]
-    options.output.write_text("\n".join(table) + "\n")
-    sys.stdout.write("\n".join(table) + "\n")
+    write_results(table, options.output)
     return 0
 
 

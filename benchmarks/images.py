@@ -22,6 +22,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
+from benchmarks.report import write_results  # noqa: E402
 from tests.docker_support import LOCAL_BASES, build, inspect  # noqa: E402
 
 # The file a developer edits, per app, and the size goal above the base image.
@@ -104,9 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "|---|---|---|---|---|",
         *(figure.row() for figure in figures),
     ]
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text("\n".join(table) + "\n")
-    sys.stdout.write("\n".join(table) + "\n")
+    write_results(table, options.output)
     return 0
 
 

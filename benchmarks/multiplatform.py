@@ -29,6 +29,7 @@ from aegis_delivery.masking import Masker  # noqa: E402
 from aegis_delivery.release import publish  # noqa: E402
 from aegis_delivery.release.context import BuildContext  # noqa: E402
 from aegis_delivery.runner import Runner  # noqa: E402
+from benchmarks.report import write_results  # noqa: E402
 from tests.docker_support import CA_BUNDLE, LocalRegistry  # noqa: E402
 
 BASE = "monitor-api:BASE_IMAGE=aegis-local/python:bookworm-{arch}"
@@ -101,9 +102,7 @@ def main() -> None:
         "|---|---|---|---|",
         *(f"| {what} | {two:.1f} s | {one:.1f} s | {two / one:.2f}x |" for what, two, one in rows),
     ]
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text("\n".join(lines) + "\n")
-    sys.stdout.write("\n".join(lines) + "\n")
+    write_results(lines, options.output)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.report import write_results  # noqa: E402
+
 IGNORE = shutil.ignore_patterns(
     ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
 )
@@ -86,8 +90,7 @@ def main() -> None:
             for name, seconds in rows
         ),
     ]
-    options.output.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(lines, options.output)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.report import write_results  # noqa: E402
+
 NOX = str(Path(sys.executable).parent / "nox")
 GOALS = {"tests": 180.0, "logic": 60.0}
 
@@ -65,9 +69,7 @@ def main() -> None:
         "|---|---|---|",
         *rows,
     ]
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text("\n".join(lines) + "\n")
-    sys.stdout.write("\n".join(lines) + "\n")
+    write_results(lines, options.output)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY))
+
+from benchmarks.report import write_results  # noqa: E402
+
 BARE_TASKS = 'from invoke import task\n\n\n@task\ndef hello(c):\n    """Say hello."""\n'
 
 
@@ -119,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "|---|---|---|---|---|",
         *(comparison.row() for comparison in comparisons),
     ]
-    options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text("\n".join(table) + "\n")
-    sys.stdout.write("\n".join(table) + "\n")
+    write_results(table, options.output)
     return 0
 
 

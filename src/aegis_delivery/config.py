@@ -73,6 +73,11 @@ class BuildSettings:
     retry_base_seconds: float
     release_file: Path
 
+    @property
+    def retry(self) -> tuple[int, float]:
+        """Attempts and base delay for every registry call (``registry.push(..., *retry)``)."""
+        return self.push_attempts, self.retry_base_seconds
+
 
 @dataclass(frozen=True)
 class LocalSettings:

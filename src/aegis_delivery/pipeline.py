@@ -155,7 +155,6 @@ def run(
     plan = publish.plan_images(config, build_args=build_args, environ=env)
     preflight(runner, config, request, env)
     ran: list[str] = []
-    outcomes: list[images.BuildOutcome] = []
     released: list[ReleaseRecord] = []
 
     def stage(name: str, action: Callable[[], object]) -> None:
@@ -170,8 +169,8 @@ def run(
         stage("gate", lambda: runner.run(gates.nox_step(())))
     else:
         stage("gate", lambda: gates.quick_gate(runner, config.root, config.work(), QUICK_GATE))
-    stage("build", lambda: outcomes.extend(publish.build(runner, plan)))
-    stage("scan", lambda: publish.scan(runner, config, plan, outcomes))
+    stage("build", lambda: publish.build(runner, plan))
+    stage("scan", lambda: publish.scan(runner, config, plan))
     if not local_stack or config.local.push:
         stage(
             "push",

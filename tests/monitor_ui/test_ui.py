@@ -7,7 +7,6 @@ real nats-server, and reads the page through Debian's Chromium driven by playwri
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPOSITORY
+from aegis_delivery import gates
+from aegis_delivery.masking import Masker
+from aegis_delivery.runner import Runner
+from tests.conftest import REPOSITORY, RecordingConsole
 from tests.docker_support import http_get
 from tests.services import NatsServer, free_port, require, wait_for_port
 
@@ -66,16 +68,12 @@ def test_the_typescript_type_checks_pass(node_modules: None) -> None:
 
 
 def build_inputs() -> str:
-    """A hash of the UI's sources as git sees them (content, not times), the lock and Node."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "."],
-        cwd=UI, capture_output=True, check=True,
-    ).stdout.decode()  # fmt: skip
-    digest = hashlib.sha256(subprocess.run(["node", "--version"], capture_output=True).stdout)
-    for name in sorted(n for n in set(listed.split("\0")) if n):
-        path = UI / name
-        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"-"))
-    return digest.hexdigest()
+    """The quick gate's tree fingerprint of the UI (every file git sees, by content), and Node."""
+    console = RecordingConsole(Masker())
+    with Runner(console, console.masker) as runner:
+        tree = gates.tree_fingerprint(runner, UI, UI / ".next")
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
+    return f"{tree} node {node.stdout.strip()}"
 
 
 @pytest.fixture(scope="module")

@@ -249,8 +249,7 @@ class BuildOutcome:
     log_file: Path
     error: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
-    platform: str = ""
-    staged: bool = False
+    label: str = ""  # label(request): the app, with its platform when staged
 
     @property
     def digest(self) -> str | None:
@@ -264,7 +263,7 @@ def _build_one(
     from python_on_whales import docker
     from python_on_whales.exceptions import DockerException
 
-    outcome = BuildOutcome(request.app, log_file, platform=request.platform, staged=request.staged)
+    outcome = BuildOutcome(request.app, log_file, label=label(request))
     with log_file.open("w", encoding="utf-8") as log:
         try:
             logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)
@@ -303,10 +302,7 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
         outcomes = [future.result() for future in futures]
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
-        names = ", ".join(
-            f"{o.app}{' ' + o.platform if o.staged else ''} ({o.error}, log: {o.log_file})"
-            for o in failed
-        )
+        names = ", ".join(f"{o.label or o.app} ({o.error}, log: {o.log_file})" for o in failed)
         remedy = next((r for o in failed if (r := unpullable_base(o.log_file))), None)
         raise CommandFailed(f"docker buildx build of {names}", 1, remedy or "")
     return outcomes

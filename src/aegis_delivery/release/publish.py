@@ -127,9 +127,7 @@ def build(runner: Runner, plan: ImagePlan) -> list[images.BuildOutcome]:
     return images.build_all(plan.builds, runner)
 
 
-def scan_targets(
-    plan: ImagePlan, outcomes: Sequence[images.BuildOutcome]
-) -> list[scan_gate.ScanTarget]:
+def scan_targets(plan: ImagePlan) -> list[scan_gate.ScanTarget]:
     """Every loaded image by its tag (each platform of a multi-platform one), every Dockerfile."""
     targets = [scan_gate.ScanTarget("image", request.tags[0]) for request in plan.builds]
     for dockerfile in dict.fromkeys(str(request.dockerfile) for request in plan.builds):
@@ -141,14 +139,13 @@ def scan(
     runner: Runner,
     config: DeliveryConfig,
     plan: ImagePlan,
-    outcomes: Sequence[images.BuildOutcome],
     sarif_directory: Path | None = None,
 ) -> list[ScanReport]:
     """The scan gate over what was built: reports, then exit 3 on findings."""
     reports = scan_gate.scan(
         runner,
         config,
-        scan_targets(plan, outcomes),
+        scan_targets(plan),
         config.work("scan"),
         sarif_directory,
     )
@@ -165,19 +162,19 @@ def build_and_scan(
     sarif: Path | None = None,
 ) -> list[ScanReport]:
     """`invoke scan`: scan what was built before (or build it now) and apply the gate."""
-    outcomes = images.build_all(plan.builds, runner) if build else []
-    return scan(runner, config, plan, outcomes, sarif)
+    if build:
+        images.build_all(plan.builds, runner)
+    return scan(runner, config, plan, sarif)
 
 
 def _published_digest(
     runner: Runner, config: DeliveryConfig, request: images.BuildRequest
 ) -> str | None:
     """Push one single-platform app under its tags; the digest they serve (None in a dry run)."""
-    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
     acknowledged = {
         digest
         for reference in request.tags
-        if (digest := registry.push(runner, reference, attempts, base)) is not None
+        if (digest := registry.push(runner, reference, *config.build.retry)) is not None
     }
     if len(acknowledged) > 1:
         raise CommandFailed(f"push of {request.app}", 1, f"inconsistent digests {acknowledged}")
@@ -190,9 +187,8 @@ def _check_tags(
     runner: Runner, config: DeliveryConfig, references: Sequence[str], expected: str | None
 ) -> None:
     """Every tag must serve the digest just published, or a concurrent push moved it."""
-    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
     for reference in references:
-        served = registry.remote_digest(runner, reference, attempts, base)
+        served = registry.remote_digest(runner, reference, *config.build.retry)
         if served is not None and served != expected:
             raise CommandFailed(
                 f"verify {reference}",
@@ -204,8 +200,7 @@ def _check_tags(
 
 def push_staged(runner: Runner, config: DeliveryConfig, request: images.BuildRequest) -> str | None:
     """Push one platform's image under its staging tag; the digest the registry acknowledged."""
-    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
-    return registry.push(runner, request.tags[0], attempts, base)
+    return registry.push(runner, request.tags[0], *config.build.retry)
 
 
 def merge_app(
@@ -218,17 +213,16 @@ def merge_app(
 
     The index must list exactly the staged platforms with exactly their digests.
     """
-    attempts, base = config.build.push_attempts, config.build.retry_base_seconds
     repository, tags = requests[0].repository, requests[0].published_tags
     sources = [f"{repository}@{digests.get(r.platform) or '<digest>'}" for r in requests]
-    registry.merge_platforms(runner, sources, tags, attempts, base)
-    listed = registry.index_platforms(runner, tags[0], attempts, base)
+    registry.merge_platforms(runner, sources, tags, *config.build.retry)
+    listed = registry.index_platforms(runner, tags[0], *config.build.retry)
     expected = {request.platform: digests.get(request.platform) for request in requests}
     if listed is not None and listed != expected:
         raise CommandFailed(
             f"verify {tags[0]}", 1, f"the index lists {listed}, but {expected} was merged"
         )
-    index = registry.remote_digest(runner, tags[0], attempts, base)
+    index = registry.remote_digest(runner, tags[0], *config.build.retry)
     _check_tags(runner, config, tags[1:], index)  # the first tag is where index came from
     return index
 
@@ -280,9 +274,9 @@ def _prepare(
     credentials = registry.credentials(config.registry, os.environ if environ is None else environ)
     runner.masker.add(credentials.password)
     if build_here:
-        scan(runner, config, plan, build(runner, plan), sarif_directory)
-    retry = (config.build.push_attempts, config.build.retry_base_seconds)
-    registry.login(runner, credentials, *retry)
+        build(runner, plan)
+        scan(runner, config, plan, sarif_directory)
+    registry.login(runner, credentials, *config.build.retry)
     return credentials
 
 

@@ -31,12 +31,20 @@ def uv() -> tuple[str, ...]:
 
 
 def install(session: nox.Session, group: str) -> None:
-    """The project and one dependency group (PEP 735), exactly as uv.lock pins them."""
+    """The project and one dependency group (PEP 735), exactly as uv.lock pins them, compiled
+    to bytecode: where PYTHONDONTWRITEBYTECODE is set (many CI images and dev containers), every
+    interpreter the tests start would otherwise compile all its imports from source again."""
     session.run_install(
-        *uv(), "sync", "--locked", "--no-default-groups", "--group", group,
+        *uv(), "sync", "--locked", "--compile-bytecode", "--no-default-groups", "--group", group,
         env={"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)},
         external=True,
     )  # fmt: skip
+
+
+# The test sessions keep bytecode caches (git and the image builds ignore __pycache__) whatever
+# PYTHONDONTWRITEBYTECODE says: without them each pytest worker rewrites and compiles every test
+# module and plugin again, and each of the ~130 entry-point interpreters compiles the toolkit.
+BYTECODE_CACHED: dict[str, str | None] = {"PYTHONDONTWRITEBYTECODE": None}
 
 
 def workers() -> tuple[str, ...]:
@@ -75,7 +83,10 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
     install(session, "test")
-    session.run("pytest", *workers(), "--cov", "--cov-report=term-missing", *session.posargs)
+    session.run(
+        "pytest", *workers(), "--cov", "--cov-report=term-missing", *session.posargs,
+        env=BYTECODE_CACHED,
+    )  # fmt: skip
 
 
 @nox.session(default=False)
@@ -84,7 +95,7 @@ def logic(session: nox.Session) -> None:
     subprocesses): the quick local gate."""
     install(session, "test")
     marks = "not docker and not cluster and not binaries and not ui and not entry"
-    session.run("pytest", *workers(), "-q", "-m", marks, *session.posargs)
+    session.run("pytest", *workers(), "-q", "-m", marks, *session.posargs, env=BYTECODE_CACHED)
 
 
 @nox.session

@@ -264,6 +264,9 @@ class KubeAdapter(kmock.KubernetesEmulator):
     _tick: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
     # Set on every write, for threads outside the loop (the fake controller sleeps on it).
     changed: threading.Event = attrs.field(factory=threading.Event, init=False)
+    _answers: dict[tuple[str, str, int], tuple[int, dict[str, str], bytes]] = attrs.field(
+        factory=dict, init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -336,7 +339,7 @@ class KubeAdapter(kmock.KubernetesEmulator):
         try:
             target = self._target(raw.path)
             if target is None:
-                response = await super().__call__(raw)  # discovery, /version, DSL reactions
+                response = await self._discovery(raw)  # discovery, /version, DSL reactions
             else:
                 response = await self._serve(raw, target)
         except kmock.KubernetesError as exc:
@@ -344,6 +347,23 @@ class KubeAdapter(kmock.KubernetesEmulator):
         finally:  # watches end "cancelled": aiohttp cancels the handler when the client goes
             status = "cancelled" if response is None else response.status
             self.log.append(f"{raw.method} {raw.path_qs} -> {status}")
+        return response
+
+    async def _discovery(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """kmock's answer, remembered for GETs: every helm and kubectl process asks the same
+        ~40 discovery and OpenAPI questions, and kmock matches each against all its reactions
+        (a second of CPU per test). The key holds the resource count, so new kinds are seen."""
+        key = (raw.path_qs, raw.headers.get("Accept", ""), len(self.resources))
+        known = self._answers.get(key) if raw.method == "GET" else None
+        if known is not None:
+            status, headers, content = known
+            return aiohttp.web.Response(status=status, body=content, headers=headers)
+        response = await super().__call__(raw)
+        if raw.method == "GET" and isinstance(response, aiohttp.web.Response):
+            body = response.body
+            if isinstance(body, bytes):
+                headers = {k: v for k, v in response.headers.items() if k != "Content-Length"}
+                self._answers[key] = (response.status, headers, body)
         return response
 
     # -- the store: kmock's ObjectsArray, versions kept; every write is an event -----------------

@@ -25,7 +25,7 @@ BASES = [
     arg for app, base in LOCAL_BASES.items() for arg in ("--build-arg", f"{app}:BASE_IMAGE={base}")
 ]
 COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".nox", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
+    ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
 )
 
 

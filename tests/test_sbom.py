@@ -8,8 +8,11 @@ the real images, with Trivy's real SBOMs, are in tests/docker/test_publish.py.
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +146,92 @@ def test_a_stopped_registry_fails_fast_with_its_name(tmp_path: Path) -> None:
     image = ImageRef(stopped.host, "aegis/app", "sha256:" + "1" * 64)
     with pytest.raises(RegistryError, match=f"reach {stopped.host}"):
         sbom.fetch(image, None, None)
+
+
+class MisbehavingRegistry:
+    """A loopback "registry" that answers its ping, then what each test tells it to."""
+
+    def __init__(self, answers: list[int | None]) -> None:
+        self.answers = answers  # per request after the ping: a status, None = never answer
+        self.asked: list[str] = []
+        self.release = threading.Event()
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/v2/":
+                    status: int | None = 200
+                else:
+                    registry.asked.append(self.path)
+                    status = registry.answers.pop(0) if registry.answers else 404
+                if status is None:
+                    registry.release.wait(30)  # holds the connection: no answer
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sbom, "REQUEST_TIMEOUT_SECONDS", (2.0, 0.5))
+    monkeypatch.setattr(sbom, "RETRY_BASE_SECONDS", 0.01)
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_registry_that_never_answers_is_a_one_line_error_not_a_hang() -> None:
+    silent = MisbehavingRegistry([None] * sbom.REQUEST_ATTEMPTS)
+    image = ImageRef(silent.host, "aegis/app", "sha256:" + "3" * 64)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryError) as raised:
+            sbom.fetch(image, None, None)
+    finally:
+        silent.close()
+    assert raised.value.message == (
+        f"GET {silent.host}: the registry did not answer within 0.5s (3 attempts)"
+    )
+    assert len(silent.asked) == sbom.REQUEST_ATTEMPTS  # retried, then given up
+    assert time.monotonic() - started < 10  # three read timeouts, not oras-py's minutes
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_transient_5xx_is_retried_with_a_notice_and_a_final_one_is_reported() -> None:
+    flaky = MisbehavingRegistry([503, 404, 404])  # referrers: 503, then no API; no fallback tag
+    notices: list[str] = []
+    digest = "sha256:" + "4" * 64
+    try:
+        client = RegistryClient(
+            ImageRef(flaky.host, "aegis/app", digest), None, None, notices.append
+        )
+        assert client.referrers(digest) == []
+        assert [path.split("?")[0] for path in flaky.asked] == [
+            f"/v2/aegis/app/referrers/{digest}",
+            f"/v2/aegis/app/referrers/{digest}",
+            f"/v2/aegis/app/manifests/{sbom.fallback_tag(digest)}",
+        ]
+        assert len(notices) == 1 and notices[0].startswith(f"GET {flaky.host}: HTTP 503; retry 1")
+        flaky.answers[:] = [502] * sbom.REQUEST_ATTEMPTS
+        with pytest.raises(RegistryError, match=r"list the referrers of .*: HTTP 502"):
+            client.referrers(digest)
+        assert len(notices) == 1 + sbom.REQUEST_ATTEMPTS - 1
+    finally:
+        flaky.close()
 
 
 def test_not_a_cyclonedx_document_is_refused_before_the_registry_is_asked() -> None:

@@ -13,6 +13,7 @@ the referrers API first, then the fallback tag. Every hop is checked against its
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -25,11 +26,13 @@ from urllib.parse import quote, urljoin
 from aegis_delivery.errors import AegisError, ExitCode, InputError
 from aegis_delivery.release import registry
 from aegis_delivery.release.registry import Credentials, one_line
+from aegis_delivery.retry import with_retries
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.validation import image_digest
 
 if TYPE_CHECKING:
     import requests
+    import requests.adapters
 
     from aegis_delivery.release.record import ReleaseRecord
 
@@ -45,6 +48,14 @@ MANIFEST_ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LI
 CREATED = "org.opencontainers.image.created"
 TITLE = "org.opencontainers.image.title"
 PROBE_TIMEOUT_SECONDS = 10.0
+# Every registry request: (connect, read) seconds. oras-py sets none, so a registry that
+# accepts the connection and never answers would hold a push for ever.
+REQUEST_TIMEOUT_SECONDS = (10.0, 60.0)
+# In all, with backoff from RETRY_BASE_SECONDS, for what retry.is_transient calls transient
+# (timeouts, resets, 5xx, 429); oras-py's own retry (five attempts, sleeping up to 81 s, any
+# error) is bypassed.
+REQUEST_ATTEMPTS = 3
+RETRY_BASE_SECONDS = 1.0
 LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
 
 Json = dict[str, Any]
@@ -149,10 +160,45 @@ def newest_first(entries: list[Json]) -> list[Json]:
     return [entry for _, entry in ordered]
 
 
+class _Transient(Exception):
+    """A 5xx or 429 reply: retried, and returned as it is when the attempts run out."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _deadline_adapter(default: tuple[float, float]) -> requests.adapters.HTTPAdapter:
+    """requests' transport with a default (connect, read) timeout on every request."""
+    from requests import PreparedRequest, Response
+    from requests.adapters import HTTPAdapter
+
+    class Deadline(HTTPAdapter):
+        def send(
+            self,
+            request: PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float | None, float | None] | None = None,
+            verify: bool | str = True,
+            cert: str | tuple[str, str] | None = None,
+            proxies: dict[str, str] | None = None,
+        ) -> Response:
+            chosen = default if timeout is None else timeout
+            return super().send(request, stream, chosen, verify, cert, proxies)
+
+    return Deadline()
+
+
 class RegistryClient:
     """One repository of one registry, through oras-py's transport and authentication."""
 
-    def __init__(self, image: ImageRef, username: str | None, password: str | None) -> None:
+    def __init__(
+        self,
+        image: ImageRef,
+        username: str | None,
+        password: str | None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
         import oras.provider  # lazily: `invoke --list` never loads registry libraries
         import requests
 
@@ -173,15 +219,62 @@ class RegistryClient:
             insecure=image.plain_http,
             auth_backend="basic" if challenge == "basic" else "token",
         )
+        deadline = _deadline_adapter(REQUEST_TIMEOUT_SECONDS)
+        for prefix in ("http://", "https://"):
+            self.registry.session.mount(prefix, deadline)
         if username and password:
             self.registry.auth.set_basic_auth(username, password)
+        self.on_retry = on_retry
 
     def request(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, data: bytes = b""
     ) -> requests.Response:
-        response: requests.Response = self.registry.do_request(
-            url, method, data=data or None, headers=dict(headers or {})
-        )
+        """One request (oras-py answers the authentication challenges), retried when the
+        failure is transient; a registry that never answers is an error, not a hang."""
+        import oras.provider
+        import requests
+
+        # functools.wraps keeps the undecorated method: oras's authentication, not its retry.
+        send = getattr(oras.provider.Registry.do_request, "__wrapped__", None)
+
+        def once() -> requests.Response:
+            arguments = (url, method, data or None, dict(headers or {}))
+            reply: requests.Response = (
+                send(self.registry, *arguments) if send else self.registry.do_request(*arguments)
+            )
+            if reply.status_code >= 500 or reply.status_code == 429:
+                raise _Transient(reply)
+            return reply
+
+        def describe(error: BaseException) -> str:
+            if isinstance(error, _Transient):
+                retry_after = error.response.headers.get("Retry-After", "")
+                hint = f" retry-after: {retry_after}" if retry_after.isdigit() else ""
+                return f"HTTP {error.response.status_code}{hint}"
+            return f"{type(error).__name__}: {error}"
+
+        def on_retry(number: int, delay: float, message: str) -> None:
+            if self.on_retry is not None:
+                self.on_retry(f"{method} {self.image.host}: {one_line(message)}; retry {number} "
+                              f"in {delay:.1f}s")  # fmt: skip
+
+        try:
+            response = with_retries(
+                once, attempts=REQUEST_ATTEMPTS, base_seconds=RETRY_BASE_SECONDS,
+                describe=describe, on_retry=on_retry,
+            )  # fmt: skip
+        except _Transient as error:
+            response = error.response
+        except requests.Timeout:
+            raise RegistryError(
+                f"{method} {self.image.host}",
+                f"the registry did not answer within {REQUEST_TIMEOUT_SECONDS[1]:g}s "
+                f"({REQUEST_ATTEMPTS} attempts)",
+            ) from None
+        except requests.RequestException as error:
+            raise RegistryError(
+                f"{method} {self.image.host}", f"{type(error).__name__}: {one_line(str(error))}"
+            ) from None
         if response.status_code in (401, 403):
             raise RegistryError(
                 f"{self.image.host}",
@@ -414,7 +507,10 @@ def publish(
     runner.announce(attach_step)
     if not output.exists():
         raise RegistryError(f"SBOM of {pinned}", f"Trivy wrote no {output.name}")
-    return attach(image, output.read_bytes(), credentials.username, credentials.password)
+    connect = functools.partial(RegistryClient, on_retry=runner.console.warn)
+    return attach(
+        image, output.read_bytes(), credentials.username, credentials.password, connect=connect
+    )
 
 
 @dataclass(frozen=True)

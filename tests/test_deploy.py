@@ -29,11 +29,25 @@ from aegis_delivery.release import publish
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Step
 from aegis_delivery.verification import verify_cluster
+from tests.capture import CAPTURED
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.fake_runner import ScriptedRunner
 from tests.records import DIGEST_API, DIGEST_UI, release_record
 
 FIXTURES = Path(__file__).parent / "fixtures"
+HELM4_VERSION = (CAPTURED / "helm4" / "helm-version.txt").read_text()
+HELM3_VERSION = (CAPTURED / "helm3" / "helm-version.txt").read_text()
+
+
+def history(*statuses: str, major: int = 4) -> str:
+    """`helm history -o json` as the real helm printed it (tests/capture.py): revisions 1-3,
+    superseded, deployed, pending-upgrade; *statuses* replaces them in order."""
+    entries = json.loads((CAPTURED / f"helm{major}" / "helm-history-pending.json").read_text())
+    for entry, status in zip(entries, statuses, strict=False):
+        entry["status"] = status
+    return json.dumps(entries, separators=(",", ":"))
+
+
 APPS = ("monitor-api", "monitor-ui")
 KUBECONFIG_TEXT = (
     "apiVersion: v1\nkind: Config\nclusters:\n- name: staging\n  cluster:\n"
@@ -92,7 +106,7 @@ def console() -> RecordingConsole:
 @pytest.fixture
 def runner(console: RecordingConsole) -> Iterator[ScriptedRunner]:
     with ScriptedRunner(console, console.masker) as scripted:
-        scripted.answer("version", "--short", reply=(0, "v4.1.4+g05fa379\n", ""))
+        scripted.answer("version", "--short", reply=(0, HELM4_VERSION, ""))
         yield scripted
 
 
@@ -142,12 +156,14 @@ def script_cluster(
 
 
 def lease(holder: str, duration: int, renewed: dt.datetime, version: str = "7") -> str:
-    spec = {
-        "holderIdentity": holder,
-        "leaseDurationSeconds": duration,
-        "renewTime": renewed.isoformat(),
-    }
-    return json.dumps({"metadata": {"resourceVersion": version}, "spec": spec})
+    """`kubectl get lease -o json` as kubectl printed the toolkit's Lease (tests/capture.py),
+    with this holder, duration, renew time (in the API's MicroTime format) and version."""
+    document = json.loads((CAPTURED / "helm4" / "kubectl-get-lease.json").read_text())
+    stamp = renewed.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    document["spec"].update(holderIdentity=holder, leaseDurationSeconds=duration)
+    document["spec"].update(acquireTime=stamp, renewTime=stamp)
+    document["metadata"]["resourceVersion"] = version
+    return json.dumps(document)
 
 
 def deploy_staging(
@@ -184,9 +200,7 @@ def test_a_deploy_runs_guards_then_locks_upgrades_and_verifies(
 ) -> None:
     script_cluster(
         runner,
-        history=(FIXTURES / "helm-history-pending.json")
-        .read_text()
-        .replace("pending-upgrade", "failed"),
+        history=history("superseded", "deployed", "failed"),
     )
     outcome = deploy_staging(runner, config)
     order = [" ".join(step.argv) for step in runner.calls]
@@ -243,7 +257,7 @@ def test_a_dry_run_asks_the_real_questions_and_prints_every_change(
     console: RecordingConsole, config: DeliveryConfig
 ) -> None:
     with ScriptedRunner(console, console.masker, dry_run=True) as runner:
-        runner.answer("version", "--short", reply=(0, "v3.17.2+gcc0bbbd\n", ""))
+        runner.answer("version", "--short", reply=(0, HELM3_VERSION, ""))
         script_cluster(runner)
         deploy_staging(runner, config)
     ran = [" ".join(step.argv[1:3]) for step in runner.calls]
@@ -275,16 +289,14 @@ def test_the_printed_plan_is_the_step_list_a_real_run_executes(
     monkeypatch: pytest.MonkeyPatch,
     flow: str,
 ) -> None:
-    history = (
-        (FIXTURES / "helm-history-pending.json").read_text().replace("pending-upgrade", "deployed")
-    )
+    deployed = history("superseded", "superseded", "deployed")
     monkeypatch.setattr(publish, "release", lambda *a, **k: release_record("emergency-fix"))
 
     def run(dry_run: bool) -> list[tuple[str, ...]]:
         with ScriptedRunner(console, console.masker, dry_run=dry_run) as runner:
-            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("version", "--short", reply=(0, HELM4_VERSION, ""))
             runner.answer("rollback", "aegis", reply=(0, "Rollback was a success", ""))
-            script_cluster(runner, history=history)
+            script_cluster(runner, history=deployed)
             if flow == "rollback":
                 request = deploy.RollbackRequest("staging", 2, yes=True, reason="INC-7")
                 deploy.rollback(runner, config, request, ENVIRON)
@@ -302,7 +314,7 @@ def test_the_printed_plan_is_the_step_list_a_real_run_executes(
 def test_a_pending_release_is_refused_with_its_revision(
     runner: ScriptedRunner, config: DeliveryConfig
 ) -> None:
-    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    script_cluster(runner, history=history())
     with pytest.raises(
         InputError, match=r"pending-upgrade at revision 3 .*--recover` rolls back to revision 2"
     ):
@@ -313,7 +325,7 @@ def test_a_pending_release_is_refused_with_its_revision(
 def test_recover_rolls_back_to_the_last_deployed_revision(
     runner: ScriptedRunner, config: DeliveryConfig
 ) -> None:
-    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    script_cluster(runner, history=history())
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
     deploy_staging(runner, config, recover=True)
     assert runner.ran("rollback", "aegis", "2") and runner.ran("upgrade", "--install")
@@ -570,7 +582,7 @@ def test_two_waiters_for_a_stale_lock_exactly_one_takes_it(config: DeliveryConfi
     def contender(name: str) -> None:
         console = RecordingConsole(Masker())
         with ScriptedRunner(console, console.masker) as runner:
-            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("version", "--short", reply=(0, HELM4_VERSION, ""))
             runner.answer("create", "--filename", reply=store.create)
             runner.answer("replace", "--filename", reply=store.replace)
             runner.answer("get", "lease", reply=store.get)
@@ -703,7 +715,7 @@ def test_the_verify_task_checks_the_recorded_digests(
 def test_rollback_refuses_an_unknown_revision(
     runner: ScriptedRunner, config: DeliveryConfig, revision: int, message: str
 ) -> None:
-    script_cluster(runner, history=(FIXTURES / "helm-history-pending.json").read_text())
+    script_cluster(runner, history=history())
     with pytest.raises(InputError, match=message):
         deploy.rollback(
             runner, config, deploy.RollbackRequest("staging", revision, True, "INC-7"), {}
@@ -714,16 +726,7 @@ def test_rollback_refuses_an_unknown_revision(
 def test_rollback_goes_to_the_previous_deployed_revision(
     runner: ScriptedRunner, config: DeliveryConfig
 ) -> None:
-    history = (
-        (FIXTURES / "helm-history-pending.json")
-        .read_text()
-        .replace("pending-upgrade", "deployed")
-        .replace(
-            '"status":"deployed","chart":"aegis-0.1.0","app_version":"0.1.0","description":"tag=main-1111111',
-            '"status":"superseded","chart":"aegis-0.1.0","app_version":"0.1.0","description":"tag=main-1111111',
-        )
-    )
-    script_cluster(runner, history=history)
+    script_cluster(runner, history=history("superseded", "superseded", "deployed"))
     runner.answer("rollback", "aegis", "2", reply=(0, "Rollback was a success", ""))
     request = deploy.RollbackRequest("staging", None, True, "INC-7 login broken")
     outcome = deploy.rollback(runner, config, request, {"USER": "ops"})
@@ -766,7 +769,7 @@ def test_the_kubeconfig_is_removed_after_success_and_after_an_interrupt(
 
         expectation = pytest.raises(Interrupted) if outcome == "interrupt" else nullcontext()
         with expectation, ScriptedRunner(console, console.masker) as runner:
-            runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+            runner.answer("version", "--short", reply=(0, HELM4_VERSION, ""))
             runner.answer("upgrade", "--install", reply=upgrade)
             script_cluster(runner)
             deploy.deploy(runner, config, STAGING, {"KUBE_CONFIG": encoded})

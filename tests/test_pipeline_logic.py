@@ -22,6 +22,7 @@ from aegis_delivery.config import DeliveryConfig, Duration, load_config
 from aegis_delivery.errors import CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Step
+from tests.capture import CAPTURED
 from tests.conftest import REPOSITORY, RecordingConsole, commit_checkout
 from tests.fake_runner import ScriptedRunner
 from tests.services import free_port
@@ -59,7 +60,9 @@ def answered(runner: ScriptedRunner) -> ScriptedRunner:
     runner.answer("docker", "buildx", "version", reply=(0, "github.com/docker/buildx 0.13.1", ""))
     runner.answer("docker", "compose", "version", reply=(0, "Docker Compose version 2.26.1", ""))
     runner.answer("docker", "image", "inspect", reply=(0, "[{}]", ""))
-    runner.answer("version", "--short", reply=(0, "v4.1.4\n", ""))
+    runner.answer(
+        "version", "--short", reply=(0, (CAPTURED / "helm4" / "helm-version.txt").read_text(), "")
+    )
     runner.answer("git", "ls-files", reply=real_command)
     return runner
 

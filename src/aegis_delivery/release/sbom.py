@@ -265,6 +265,12 @@ class RegistryClient:
             )  # fmt: skip
         except _Transient as error:
             response = error.response
+        except requests.ConnectTimeout:
+            raise RegistryError(
+                f"{method} {self.image.host}",
+                f"no connection within {REQUEST_TIMEOUT_SECONDS[0]:g}s "
+                f"({REQUEST_ATTEMPTS} attempts)",
+            ) from None
         except requests.Timeout:
             raise RegistryError(
                 f"{method} {self.image.host}",

@@ -23,10 +23,8 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from benchmarks.report import write_results  # noqa: E402
+from tests.docker_support import CHECKOUT_COPY  # noqa: E402
 
-IGNORE = shutil.ignore_patterns(
-    ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
-)
 GOALS = {"nothing changed": 30.0, "one-line change to monitor-api": 90.0}
 
 
@@ -56,7 +54,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="aegis-bench-") as scratch:
         checkout = Path(scratch) / "checkout"
-        shutil.copytree(REPOSITORY, checkout, ignore=IGNORE, symlinks=True)
+        shutil.copytree(REPOSITORY, checkout, ignore=CHECKOUT_COPY, symlinks=True)
         git(checkout, "init", "-q", "-b", "main")
         git(checkout, "add", "-A")
         git(checkout, "commit", "-qm", "benchmark base")

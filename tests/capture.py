@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,12 @@ if str(REPOSITORY) not in sys.path:  # `python -m tests.capture` from anywhere
     sys.path.insert(0, str(REPOSITORY))
 
 from aegis_delivery.cluster import kube  # noqa: E402
+from aegis_delivery.cluster.helm import Helm  # noqa: E402
+from aegis_delivery.tools import tools_directory  # noqa: E402
 from tests.kube_api import FakeCluster, LocalKubeAPI  # noqa: E402
 
 CAPTURED = REPOSITORY / "tests" / "fixtures" / "captured"
-TOOLS = REPOSITORY / ".tools" / "bin"
+TOOLS = tools_directory(REPOSITORY)
 NS = "aegis-staging"
 RELEASE = "aegis"
 REVISIONS = (  # tag, monitor-api digest, the toolkit's description
@@ -51,12 +54,29 @@ def helm_binary(major: int) -> Path:
     return TOOLS / ("helm" if major == 4 else "helm3")
 
 
+def kill_mid_upgrade(
+    argv: Sequence[str], environ: Mapping[str, str], pending: Callable[[], bool]
+) -> None:
+    """Start a helm upgrade that waits, and SIGKILL it once *pending* sees the release
+    pending-upgrade: what a crashed CI runner leaves behind."""
+    helm = subprocess.Popen(argv, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not pending():
+            if time.monotonic() > deadline:
+                raise AssertionError("the upgrade never became pending-upgrade")
+            time.sleep(0.2)
+    finally:
+        helm.send_signal(signal.SIGKILL)
+        helm.wait()
+
+
 def capture(major: int, work: Path) -> dict[str, str]:
     """File name -> what the binaries printed, for one helm major, in a fresh local API."""
     work.mkdir(parents=True, exist_ok=True)
     chart = work / "chart"
     shutil.copytree(REPOSITORY / "helm", chart, dirs_exist_ok=True)
-    helm = str(helm_binary(major))
+    helm = Helm(helm_binary(major), major)
     kubectl = str(TOOLS / "kubectl")
     with LocalKubeAPI() as api, FakeCluster(api) as controller:
         api.add_namespace(NS)
@@ -70,55 +90,47 @@ def capture(major: int, work: Path) -> dict[str, str]:
                ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")},
         }  # fmt: skip
 
-        def run(*argv: str) -> str:
+        def run(*argv: str, stdin: str | None = None) -> str:
             done = subprocess.run(
-                argv, env=environ, capture_output=True, text=True, timeout=120, check=False
-            )
+                argv, input=stdin, env=environ, capture_output=True, text=True, timeout=120,
+                check=False,
+            )  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
             return done.stdout
 
         def upgrade(tag: str, digest: str, description: str) -> list[str]:
             return [
-                helm, "upgrade", "--install", RELEASE, str(chart), f"--namespace={NS}",
+                str(helm.path), "upgrade", "--install", RELEASE, str(chart), f"--namespace={NS}",
                 f"--set=global.imageTag={tag}", f"--set=apps.monitorApi.image.digest={digest}",
-                f"--description={description}",
-                "--wait" if major == 3 else "--wait=watcher", "--timeout=60s",
+                f"--description={description}", *helm.wait, "--timeout=60s",
             ]  # fmt: skip
 
-        outputs = {"helm-version.txt": run(helm, "version", "--short")}
+        outputs = {"helm-version.txt": run(str(helm.path), "version", "--short")}
         controller.start(delay=0.2)
         for tag, digest, description in REVISIONS[:2]:
             run(*upgrade(tag, digest, description))
         outputs["helm-get-values-2.json"] = run(
-            helm, "get", "values", RELEASE, f"--namespace={NS}", "--revision=2", "--output=json"
+            str(helm.path),
+            "get",
+            "values",
+            RELEASE,
+            f"--namespace={NS}",
+            "--revision=2",
+            "--output=json",
         )
         never = REVISIONS[2][1]
         controller.start(lambda dep: None if never in json.dumps(dep["spec"]) else "ready", 0.2)
-        stuck = subprocess.Popen(
-            upgrade(*REVISIONS[2]), env=environ,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 30
-            while '"pending-upgrade"' not in run(
-                helm, "history", RELEASE, f"--namespace={NS}", "--output=json"
-            ):
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the third upgrade never became pending-upgrade")
-                time.sleep(0.2)
-        finally:
-            stuck.send_signal(signal.SIGKILL)
-            stuck.wait()
-        outputs["helm-history-pending.json"] = run(
-            helm, "history", RELEASE, f"--namespace={NS}", "--output=json"
+        history = (str(helm.path), "history", RELEASE, f"--namespace={NS}", "--output=json")
+        kill_mid_upgrade(
+            upgrade(*REVISIONS[2]), environ, lambda: '"pending-upgrade"' in run(*history)
         )
+        outputs["helm-history-pending.json"] = run(*history)
         manifest = kube.lease_manifest(RELEASE, NS, HOLDER, 620, LEASE_TIME, None)
-        create = subprocess.run(
-            [kubectl, f"--namespace={NS}", "create", "--filename", "-", "--output", "name"],
-            input=manifest, env=environ, capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
-        lease = create.stdout.strip()
+        lease = run(
+            kubectl, f"--namespace={NS}", "create", "--filename", "-", "--output", "name",
+            stdin=manifest,
+        ).strip()  # fmt: skip
         outputs["kubectl-get-lease.json"] = run(
             kubectl, f"--namespace={NS}", "get", lease, "--output", "json"
         )

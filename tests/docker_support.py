@@ -8,6 +8,7 @@ as a developer behind a TLS-intercepting proxy would pass it.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -18,6 +19,11 @@ from pathlib import Path
 from tests.services import require
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# A working copy of the checkout (`shutil.copytree(REPOSITORY, ..., ignore=CHECKOUT_COPY)`):
+# without the environments, tools, caches and outputs a clone would not have (.venv is 725 MB).
+CHECKOUT_COPY = shutil.ignore_patterns(
+    ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
+)
 LOCAL_BASES = {
     "monitor-api": "aegis-local/python:bookworm",
     "monitor-ui": "aegis-local/node:bookworm",

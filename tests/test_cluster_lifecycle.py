@@ -16,8 +16,6 @@ import gzip
 import json
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,12 +25,15 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery.cluster import deploy
+from aegis_delivery.cluster.helm import Helm
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
 from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Runner
+from aegis_delivery.tools import tools_directory
+from tests.capture import kill_mid_upgrade
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.kube_api import JSON, FakeCluster, LocalKubeAPI, Outcome
 from tests.records import release_record
@@ -40,7 +41,7 @@ from tests.services import require
 
 pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
 NS = "aegis-staging"
-TOOLS = REPOSITORY / ".tools" / "bin"
+TOOLS = tools_directory(REPOSITORY)
 DIGESTS_V1 = {"monitor-api": "sha256:" + "1" * 64, "monitor-ui": "sha256:" + "2" * 64}
 DIGESTS_V2 = {"monitor-api": "sha256:" + "3" * 64, "monitor-ui": "sha256:" + "4" * 64}
 # The registry's answer to `docker buildx imagetools inspect REPO@DIGEST`: that digest.
@@ -262,21 +263,15 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
     cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: None}), 0.3)  # never ready
-    kubeconfig = tmp_path / "kubeconfig.yaml"
-    helm = subprocess.Popen(  # an upgrade killed mid-wait, as a crashed CI runner leaves it
-        [str(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm"), "upgrade", "aegis",
-         str(cluster.config.chart), f"--namespace={NS}", "--set=global.imageTag=main-2222222",
+    helm = Helm(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm", cluster.major)
+    kill_mid_upgrade(
+        [str(helm.path), "upgrade", "aegis", str(cluster.config.chart), f"--namespace={NS}",
+         "--set=global.imageTag=main-2222222",
          f"--set=apps.monitorApi.image.digest={DIGESTS_V2['monitor-api']}",
-         "--wait" if cluster.major == 3 else "--wait=watcher", "--timeout", "60s"],
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         *helm.wait, "--timeout", "60s"],
+        {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig.yaml")},
+        lambda: (2, "pending-upgrade") in cluster.statuses(),
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while (2, "pending-upgrade") not in cluster.statuses():
-        assert time.monotonic() < deadline, cluster.statuses()
-        time.sleep(0.2)
-    helm.send_signal(signal.SIGKILL)
-    helm.wait()
     cluster.controller.start(delay=0.3)
     with pytest.raises(InputError, match=r"pending-upgrade at revision 2 .* revision 1"):
         cluster.deploy()

@@ -188,7 +188,7 @@ def recorded_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     record.write_text(release_record().text())
     text = (REPOSITORY / "pyproject.toml").read_text()
     text = text.replace('release_file = ".aegis/release.json"', f'release_file = "{relative}"')
-    work = directory / "work"  # what a dry run writes anyway (diff input): not the checkout's
+    work = directory / "work"  # logs, scans, the Compose file: not the checkout's
     text = text.replace(
         "[tool.aegis]\n", f'[tool.aegis]\nroot = "{REPOSITORY}"\nwork_directory = "{work}"\n', 1
     )

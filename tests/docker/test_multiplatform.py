@@ -21,12 +21,7 @@ from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish, sbom
 from aegis_delivery.runner import Runner
 from tests.conftest import RecordingConsole
-from tests.docker.test_publish import (
-    config_for,
-    context,
-    environment,
-    local_registry,  # noqa: F401 - the fixture
-)
+from tests.docker.test_publish import config_for, context, environment
 from tests.docker_support import (
     LocalRegistry,
     docker,
@@ -66,7 +61,7 @@ def index_of(reference: str) -> dict[str, str]:
 
 
 def test_platform_jobs_then_a_merge_give_one_index_of_exactly_those_digests(
-    local_registry: LocalRegistry, tmp_path: Path  # noqa: F811 - the imported fixture
+    local_registry: LocalRegistry, tmp_path: Path
 ) -> None:
     console = RecordingConsole(Masker([LocalRegistry.PASSWORD]))
     config = config_for(local_registry, tmp_path)

@@ -17,16 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPOSITORY, commit_checkout
-from tests.docker_support import CA_BUNDLE, LOCAL_BASES, docker, require_engine
+from tests.docker_support import CA_BUNDLE, CHECKOUT_COPY, LOCAL_BASES, docker, require_engine
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
 BASES = [
     arg for app, base in LOCAL_BASES.items() for arg in ("--build-arg", f"{app}:BASE_IMAGE={base}")
 ]
-COPY_IGNORE = shutil.ignore_patterns(
-    ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
-)
 
 
 def settings_for(
@@ -97,7 +94,7 @@ def test_the_local_pipeline_runs_end_to_end_then_down_stops_it(tmp_path: Path) -
 
 def test_a_broken_api_image_fails_at_verify_with_the_check_named(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
-    shutil.copytree(REPOSITORY, checkout, ignore=COPY_IGNORE)
+    shutil.copytree(REPOSITORY, checkout, ignore=CHECKOUT_COPY)
     app = checkout / "apps/monitor-api/src/monitor_api/app.py"
     healthy = 'return Health(status="ok")'
     assert healthy in app.read_text()  # the break below must really break /healthz

@@ -44,16 +44,6 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 BASES = [f"{app}:BASE_IMAGE={base}" for app, base in LOCAL_BASES.items()]
 
 
-@pytest.fixture(scope="module")
-def local_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    require_engine()
-    server = LocalRegistry(tmp_path_factory.mktemp("registry"))
-    server.start()
-    yield server
-    server.stop()
-    docker("logout", server.host, check=False)
-
-
 def config_for(
     server: LocalRegistry, tmp_path: Path, vulnerabilities: bool = False
 ) -> DeliveryConfig:

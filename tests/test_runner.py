@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -9,13 +10,24 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from aegis_delivery.errors import CommandFailed, ExitCode, InputError, ToolUnavailable
+from aegis_delivery.console import Console
+from aegis_delivery.errors import (
+    CommandFailed,
+    ExitCode,
+    InputError,
+    Interrupted,
+    ToolUnavailable,
+)
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner, Step
 from tests.conftest import REPOSITORY, RecordingConsole
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 PYTHON = sys.executable
 
@@ -216,3 +228,41 @@ def test_a_long_command_is_never_silent(console: RecordingConsole, masker: Maske
     beats = [line for line in console.text.splitlines() if "still running" in line]
     assert 2 <= len(beats) <= 4, console.text
     assert beats[0].strip() == "wait for the rollout: still running (0m00s)"
+
+
+class SignalMidWrite(io.RawIOBase):
+    """stderr's bytes, which send this process SIGINT while the line ending in *trigger* is
+    being written: the handler then runs inside that write, holding stderr's lock, as a Ctrl-C that
+    lands while the runner echoes a child's line."""
+
+    def __init__(self, trigger: bytes) -> None:
+        self.data = bytearray()
+        self.trigger = trigger
+        self.fired = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, chunk: Buffer, /) -> int:
+        written = bytes(chunk)
+        self.data += written
+        if not self.fired and written.strip().endswith(self.trigger):
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return len(written)
+
+
+def test_a_signal_that_lands_mid_write_is_still_forwarded_and_said(tmp_path: Path) -> None:
+    marker = tmp_path / "child-saw"
+    raw = SignalMidWrite(b"ready")
+    stderr = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+    console = Console(Masker(), out=io.StringIO(), err=stderr, plain=True)
+    child = CLEAN_CHILD.format(marker=marker)
+    with pytest.raises(Interrupted) as raised, Runner(console, console.masker) as runner:
+        runner.run(Step(argv=(PYTHON, "-c", child), purpose="child"))
+    assert raised.value.exit_code == ExitCode.INTERRUPTED_SIGINT
+    assert marker.read_text() == "SIGINT"  # forwarded: the child stopped cleanly
+    deadline = time.monotonic() + 5  # the warning is written once stderr is free
+    while b"forwarded to the running command" not in raw.data:
+        assert time.monotonic() < deadline, raw.data.decode()
+        time.sleep(0.05)

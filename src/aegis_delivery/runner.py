@@ -150,14 +150,20 @@ class Runner:
             child.kill()
             return
         self._received = signum
-        self.console.warn(
-            f"received {signal.Signals(signum).name}: forwarded to the running command; "
-            f"waiting up to {self.grace_seconds:g}s for it to stop cleanly"
-        )
         child.send_signal(signum)
         timer = threading.Timer(self.grace_seconds, self._kill_if_running, args=(child,))
         timer.daemon = True
         timer.start()
+        self._say_from_handler(
+            f"received {signal.Signals(signum).name}: forwarded to the running command; "
+            f"waiting up to {self.grace_seconds:g}s for it to stop cleanly"
+        )
+
+    def _say_from_handler(self, warning: str) -> None:
+        """A signal handler runs inside whatever the main thread was doing, perhaps writing a
+        child's line to stderr: writing there again raises "reentrant call" (and once did,
+        before the signal was forwarded). A thread says it as soon as stderr is free."""
+        threading.Thread(target=self.console.warn, args=(warning,), daemon=True).start()
 
     # -- children started by a library (python-on-whales builds, from worker threads) --------
     @contextlib.contextmanager
@@ -180,14 +186,14 @@ class Runner:
             _signal_all(pids, signal.SIGKILL)
             return
         self._received = signum
-        self.console.warn(
-            f"received {signal.Signals(signum).name}: forwarded to {len(pids)} running "
-            f"command(s) (the builds); waiting up to {self.grace_seconds:g}s for them to stop"
-        )
         _signal_all(pids, signum)
         timer = threading.Timer(self.grace_seconds, self._kill_descendants)
         timer.daemon = True
         timer.start()
+        self._say_from_handler(
+            f"received {signal.Signals(signum).name}: forwarded to {len(pids)} running "
+            f"command(s) (the builds); waiting up to {self.grace_seconds:g}s for them to stop"
+        )
 
     def _kill_descendants(self) -> None:
         left = descendants(os.getpid())

@@ -30,9 +30,9 @@ from aegis_delivery.release import publish  # noqa: E402
 from aegis_delivery.release.context import BuildContext  # noqa: E402
 from aegis_delivery.runner import Runner  # noqa: E402
 from benchmarks.report import write_results  # noqa: E402
-from tests.docker_support import CA_BUNDLE, LocalRegistry  # noqa: E402
+from tests.docker_support import LocalRegistry  # noqa: E402
 
-BASE = "monitor-api:BASE_IMAGE=aegis-local/python:bookworm-{arch}"
+BASE = "monitor-api:BASE_IMAGE=aegis-local/python:3.13-{arch}"
 EDITED = REPOSITORY / "apps/monitor-api/src/monitor_api/checks.py"
 
 
@@ -44,8 +44,7 @@ def publish_once(server: LocalRegistry, directory: Path, platforms: str) -> floa
         scan=replace(config.scan, vulnerabilities=False),
         build=replace(config.build, release_file=directory / f"release-{uuid.uuid4().hex}.json"),
     )
-    environ = {"REGISTRY_USER": server.USER, "REGISTRY_PASSWORD": server.PASSWORD,
-               "AEGIS_CA_BUNDLE": str(CA_BUNDLE)}  # fmt: skip
+    environ = {"REGISTRY_USER": server.USER, "REGISTRY_PASSWORD": server.PASSWORD}
     context = BuildContext("local", "local", "refs/heads/main", "0" * 40, "aegis/bench", "bench")
     plan = publish.plan_images(
         config, apps=["monitor-api"], tag="bench", platform=platforms, build_args=[BASE],

@@ -1,13 +1,15 @@
 """A real Docker engine for the tests: availability, image builds from local bases, containers.
 
 Images build from the locally made bases (scripts/local-base-images), since no registry can
-be pulled from here; the host's CA bundle goes in as the ``ca_bundle`` build secret, exactly
-as a developer behind a TLS-intercepting proxy would pass it.
+be pulled from here; the CA bundle goes in as the ``ca_bundle`` build secret chosen exactly as
+the toolkit chooses it with nothing set (the system store here), so a broken default fails
+the suite instead of hiding behind a bundle the tests pass themselves.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -16,18 +18,26 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from aegis_delivery.config import load_config
+from aegis_delivery.release.trust import CaBundle, resolve_ca_bundle
+from tests.conftest import REPOSITORY
 from tests.services import require
 
-CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # the host's, for the UI tests' Node
 # A working copy of the checkout (`shutil.copytree(REPOSITORY, ..., ignore=CHECKOUT_COPY)`):
 # without the environments, tools, caches and outputs a clone would not have (.venv is 725 MB).
 CHECKOUT_COPY = shutil.ignore_patterns(
     ".git", ".nox", ".venv", ".tools", ".aegis", "node_modules", ".next", "__pycache__", "*_cache"
 )
-LOCAL_BASES = {
-    "monitor-api": "aegis-local/python:bookworm",
-    "monitor-ui": "aegis-local/node:bookworm",
-}
+# The offline bases, as the configuration names them ([tool.aegis.local] offline_bases).
+LOCAL_BASES = dict(load_config(REPOSITORY / "pyproject.toml").local.offline_bases)
+
+
+def default_ca_bundle() -> CaBundle | None:
+    """The bundle `invoke build` takes when nothing names one (the variables are the
+    environment's own: the suite runs without them, as a newcomer does)."""
+    config = load_config(REPOSITORY / "pyproject.toml")
+    return resolve_ca_bundle(None, os.environ, config.build.ca_bundle_env)
 
 
 def docker(*arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -68,8 +78,9 @@ def build(
     ]
     for key, value in (build_args or {}).items():
         arguments += ["--build-arg", f"{key}={value}"]
-    if CA_BUNDLE.exists():
-        arguments += ["--secret", f"id=ca_bundle,src={CA_BUNDLE}"]
+    bundle = default_ca_bundle()
+    if bundle is not None:
+        arguments += ["--secret", bundle.secret()]
     result = docker(*arguments, str(context), check=False)
     if result.returncode != 0:
         raise AssertionError(f"docker build of {context} failed:\n{result.stderr[-4000:]}")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.console import Console
-from aegis_delivery.errors import ToolUnavailable
+from aegis_delivery.errors import InputError, ToolUnavailable
 from aegis_delivery.session import TaskSession
 from aegis_delivery.tools import ToolStatus, check_tools
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
     from aegis_delivery.release.sbom import FetchedSbom
     from aegis_delivery.release.trivy import ScanReport
+    from aegis_delivery.release.trust import CaBundle
 
 
 def config_document(config: DeliveryConfig) -> dict[str, Any]:
@@ -86,7 +88,9 @@ def show_config(console: Console, config: DeliveryConfig) -> None:
     )
 
 
-def tools_document(statuses: list[ToolStatus]) -> dict[str, Any]:
+def tools_document(
+    statuses: list[ToolStatus], trust: CaBundle | None = None, trust_problem: str | None = None
+) -> dict[str, Any]:
     return {
         "tools": {
             status.name: {
@@ -96,26 +100,49 @@ def tools_document(statuses: list[ToolStatus]) -> dict[str, Any]:
                 "needed_for": status.needed_for,
             }
             for status in statuses
-        }
+        },
+        "ca_bundle": {
+            "ok": trust_problem is None,
+            "path": str(trust.path) if trust else None,
+            "source": trust.source if trust else None,
+            "problem": trust_problem,
+        },
     }
 
 
-def show_tools(session: TaskSession) -> None:
-    """Report every tool; unavailable ones make the task exit with the 'unavailable' code."""
+def show_tools(session: TaskSession, ca_bundle: str | None = None) -> None:
+    """Report every tool and the CA bundle image builds would trust; unavailable tools exit
+    'unavailable', an unusable bundle 'bad input' (as the build itself would)."""
+    from aegis_delivery.release.trust import resolve_ca_bundle
+
     statuses = check_tools(session.runner, session.config.root)
+    trust: CaBundle | None = None
+    problem: InputError | None = None
+    try:
+        trust = resolve_ca_bundle(ca_bundle, os.environ, session.config.build.ca_bundle_env)
+    except InputError as error:
+        problem = error
     if session.console.json_mode:
-        session.console.emit_json(tools_document(statuses))
+        session.console.emit_json(
+            tools_document(statuses, trust, problem.message if problem else None)
+        )
     else:
         session.console.table(
             "tools",
             ("tool", "version", "needed for", "path"),
             [(s.name, s.version, s.needed_for, str(s.path or "")) for s in statuses],
         )
+        if trust:
+            session.console.info(f"image builds trust the CA bundle {trust.describe()}")
+        elif problem is None:
+            session.console.info("image builds get no CA bundle (none set, no system store)")
     missing = [status.name for status in statuses if not status.ok]
     if missing:
         raise ToolUnavailable(
             f"not available: {', '.join(missing)} (scripts/install-tools installs the pinned ones)"
         )
+    if problem:
+        raise problem
 
 
 def show_tags(console: Console, plan: ImagePlan) -> None:

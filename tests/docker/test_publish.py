@@ -27,7 +27,6 @@ from aegis_delivery.runner import Runner
 from aegis_delivery.verification import check_pods, parse_pods
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.docker_support import (
-    CA_BUNDLE,
     LOCAL_BASES,
     LocalRegistry,
     docker,
@@ -62,7 +61,6 @@ def environment(server: LocalRegistry, password: str | None = None) -> dict[str,
     return {
         "REGISTRY_USER": server.USER,
         "REGISTRY_PASSWORD": password or server.PASSWORD,
-        "AEGIS_CA_BUNDLE": str(CA_BUNDLE),
     }
 
 

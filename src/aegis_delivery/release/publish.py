@@ -32,6 +32,7 @@ from aegis_delivery.release.record import (
 )
 from aegis_delivery.release.tags import TagDecision, decide, image_references
 from aegis_delivery.release.trivy import ScanReport
+from aegis_delivery.release.trust import resolve_ca_bundle
 from aegis_delivery.runner import Runner
 from aegis_delivery.tools import require
 from aegis_delivery.validation import choice, platforms
@@ -97,6 +98,7 @@ def plan_images(
     environ: Mapping[str, str] | None = None,
     context: BuildContext | None = None,
     stage: bool = False,
+    no_cache: bool = False,
 ) -> ImagePlan:
     """Validate every input and decide tags, references and builds; runs nothing."""
     env = os.environ if environ is None else environ
@@ -109,13 +111,14 @@ def plan_images(
     options = images.BuildOptions(
         apps=chosen,
         platforms=chosen_platforms,
-        ca_bundle=images.resolve_ca_bundle(ca_bundle, env, config.build.ca_bundle_env),
+        ca_bundle=resolve_ca_bundle(ca_bundle, env, config.build.ca_bundle_env),
         cache=config.build.cache,
         ci=on_github_actions(env),
         created=commit_time(config.root, context.source_sha),
         output_directory=config.work(),
         extra_build_args=images.parse_build_args(build_args, tuple(config.apps)),
         stage=stage,
+        no_cache=no_cache,
     )
     builds = images.plan_builds(config, context, decision, options, repository)
     return ImagePlan(context, decision, repository, references, tuple(builds))

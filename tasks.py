@@ -30,6 +30,10 @@ def task(**options: object) -> Callable[[TaskBody], TaskBody]:
 DRY_RUN = "print every change instead of making it (questions still run); same as `invoke --dry`"
 SUMMARY = "also write the result to GitHub's step summary ($GITHUB_STEP_SUMMARY)"
 JSON = "print the result as one JSON document on stdout"
+CA_BUNDLE = (
+    "a PEM CA bundle for the builds (BuildKit secret ca_bundle); default: AEGIS_CA_BUNDLE,"
+    " SSL_CERT_FILE, then the system store"
+)
 
 
 @task(help={"json": JSON})
@@ -39,11 +43,11 @@ def config(c: Context, json: bool = False) -> None:
         reports.show_config(session.console, session.config)
 
 
-@task(help={"json": JSON})
-def doctor(c: Context, json: bool = False) -> None:
-    """Check that every tool the tasks use is installed, and which version."""
+@task(help={"json": JSON, "ca_bundle": CA_BUNDLE})
+def doctor(c: Context, json: bool = False, ca_bundle: str | None = None) -> None:
+    """Check every tool the tasks use (and its version) and the CA bundle builds trust."""
     with task_session(c, json_output=json) as session:
-        reports.show_tools(session)
+        reports.show_tools(session, ca_bundle)
 
 
 @task(
@@ -59,7 +63,6 @@ def gate(c: Context, session: list[str] | None = None, dry_run: bool = False) ->
 APP = "only this app (repeatable); default: every app in [tool.aegis.apps]"
 TAG = "an explicit image tag instead of the computed ones (emergency deploys)"
 PLATFORM = "comma-separated platforms; default: the host's locally, the apps' list in CI"
-CA_BUNDLE = "CA bundle for a TLS-intercepting proxy (BuildKit secret ca_bundle)"
 FORCE = "publish even from a context that publishes nothing (a PR, a feature branch)"
 SARIF = "also write SARIF files (GitHub code scanning) into this directory"
 BUILD_ARG = "KEY=VALUE for every app or APP:KEY=VALUE for one, e.g. a BASE_IMAGE (repeatable)"
@@ -77,7 +80,8 @@ def tags(c: Context, tag: str | None = None, summary: bool = False, json: bool =
 @task(
     iterable=["app", "build_arg"],
     help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
-          "build_arg": BUILD_ARG, "dry_run": DRY_RUN},
+          "build_arg": BUILD_ARG, "no_cache": "rebuild every step, as a fresh machine does",
+          "dry_run": DRY_RUN},
 )  # fmt: skip
 def build(
     c: Context,
@@ -86,6 +90,7 @@ def build(
     platform: str | None = None,
     ca_bundle: str | None = None,
     build_arg: list[str] | None = None,
+    no_cache: bool = False,
     dry_run: bool = False,
 ) -> None:
     """Build the images with buildx (concurrently), tagged for this commit."""
@@ -94,7 +99,7 @@ def build(
     with task_session(c, dry_run=dry_run) as session:
         plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
-            build_args=build_arg or [],
+            build_args=build_arg or [], no_cache=no_cache,
         )  # fmt: skip
         publish.build(session.runner, plan)
 
@@ -271,7 +276,13 @@ def verify(
     from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        report = deploy_flow.verify(session.runner, session.config, env, os.environ)
+        if env == "local":  # the Compose stack of `invoke pipeline`, on the same endpoints
+            from aegis_delivery import local as local_env
+
+            config = session.config
+            report = local_env.verify(session.runner, config, local_env.running_tag(config))
+        else:
+            report = deploy_flow.verify(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
 
 
@@ -378,10 +389,11 @@ def pipeline(
         session.console.success(f"pipeline ({env}): {', '.join(ran)} {verdict}")
 
 
-@task(help={"dry_run": DRY_RUN})
-def down(c: Context, dry_run: bool = False) -> None:
-    """Stop the local stack started by `invoke pipeline --env local`."""
+@task(help={"keep_data": "keep the local database's volume (and its password)",
+            "dry_run": DRY_RUN})  # fmt: skip
+def down(c: Context, keep_data: bool = False, dry_run: bool = False) -> None:
+    """Stop the local stack started by `invoke pipeline --env local`: nothing is left behind."""
     from aegis_delivery import local as local_env  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run) as session:
-        local_env.down(session.runner, session.config)
+        local_env.down(session.runner, session.config, keep_data=keep_data)

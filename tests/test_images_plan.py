@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, cast
 from unittest import mock
 
+import certifi
 import pytest
 
 from aegis_delivery.config import load_config
 from aegis_delivery.errors import ConfigError, InputError
+from aegis_delivery.masking import Masker
 from aegis_delivery.release import images
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.publish import ImagePlan, plan_images
@@ -51,7 +53,7 @@ def whales_argv(request: images.BuildRequest) -> list[str]:
     "platform", ["linux/amd64", "linux/amd64,linux/arm64"], ids=["load", "multi"]
 )
 def test_the_printed_command_is_what_python_on_whales_runs(platform: str) -> None:
-    request = plan(platform=platform, ca_bundle=str(REPOSITORY / "pyproject.toml")).builds[0]
+    request = plan(platform=platform, ca_bundle=certifi.where()).builds[0]
     printed = list(request.argv())
     really = whales_argv(request)
     assert Path(really[0]).name == "docker" and printed[0] == "docker"
@@ -91,11 +93,11 @@ def test_a_platform_job_stages_its_one_platform() -> None:
 
 
 def test_a_build_arg_can_name_each_platforms_own_base() -> None:
-    base = "BASE_IMAGE=aegis-local/python:bookworm-{arch}"
+    base = "BASE_IMAGE=aegis-local/python:3.13-{arch}"
     two = plan(platform="linux/amd64,linux/arm64", apps=["monitor-api"], build_args=[base])
     requests = two.builds
     assert [r.build_args["BASE_IMAGE"] for r in requests] == [
-        "aegis-local/python:bookworm-amd64", "aegis-local/python:bookworm-arm64",
+        "aegis-local/python:3.13-amd64", "aegis-local/python:3.13-arm64",
     ]  # fmt: skip
 
 
@@ -112,7 +114,7 @@ def test_caches_secrets_and_build_args() -> None:
     config = replace(CONFIG, build=replace(CONFIG.build, cache="registry"))
     request = plan_images(
         config,
-        environ={"AEGIS_CA_BUNDLE": str(REPOSITORY / "README.md")},
+        environ={"AEGIS_CA_BUNDLE": certifi.where()},
         context=MAIN,
         apps=["monitor-ui"],
         build_args=["BASE_IMAGE=x", "monitor-ui:NODE_VERSION=22"],
@@ -122,7 +124,7 @@ def test_caches_secrets_and_build_args() -> None:
         == "type=registry,ref=ghcr.io/your-org/aegistrader/monitor-ui:buildcache-linux-amd64"
     )
     assert request.cache_to is not None and request.cache_to.endswith(",mode=max")
-    assert request.secrets == (f"id=ca_bundle,src={REPOSITORY / 'README.md'}",)
+    assert request.secrets == (f"id=ca_bundle,src={certifi.where()}",)
     assert request.build_args["BASE_IMAGE"] == "x" and request.build_args["NODE_VERSION"] == "22"
 
 
@@ -132,7 +134,7 @@ def test_caches_secrets_and_build_args() -> None:
         ({"apps": ["monitor"]}, "unknown app 'monitor'"),
         ({"tag": "bad tag!"}, "invalid tag 'bad tag!'"),
         ({"platform": "linux/amd64,windows/amd64"}, "unknown platform 'windows/amd64'"),
-        ({"ca_bundle": "/no/such/ca.pem"}, "--ca-bundle=/no/such/ca.pem: no such file"),
+        ({"ca_bundle": "/no/such/ca.pem"}, r"/no/such/ca.pem \(from --ca-bundle\): no such file"),
         ({"build_args": ["NOEQUALS"]}, "expected KEY=VALUE or APP:KEY=VALUE"),
         ({"build_args": ["nope:BASE_IMAGE=x"]}, "unknown app 'nope'"),
     ],
@@ -141,3 +143,49 @@ def test_caches_secrets_and_build_args() -> None:
 def test_bad_input_is_refused_before_anything_runs(options: dict[str, Any], message: str) -> None:
     with pytest.raises((InputError, ConfigError), match=message):
         plan(**options)
+
+
+BUILDX_INSPECT = """Name:          default
+Driver:        {driver}
+Last Activity: 2026-12-07 01:00:00 +0000 UTC
+
+Nodes:
+Name:      default
+Endpoint:  default
+Status:    running
+"""
+
+
+@pytest.mark.parametrize(
+    ("driver", "kept"), [("docker", False), ("docker-container", True)], ids=["docker", "container"]
+)
+def test_a_gha_cache_the_builder_cannot_export_degrades_to_none_with_one_warning(
+    driver: str, kept: bool
+) -> None:
+    from tests.conftest import RecordingConsole
+    from tests.fake_runner import ScriptedRunner
+
+    requests = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}, platform="linux/amd64").builds
+    assert requests and all(r.cache_to and r.cache_to.startswith("type=gha") for r in requests)
+    console = RecordingConsole(Masker())
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("buildx", "inspect", reply=(0, BUILDX_INSPECT.format(driver=driver), ""))
+        found = images.builder_driver(runner)
+        assert found == driver
+        result = images.without_unsupported_cache(requests, found, console)
+    assert all(bool(r.cache_to) is kept and bool(r.cache_from) is kept for r in result)
+    assert all("--cache-to" not in r.argv() for r in result) is not kept
+    warnings = [line for line in console.text.splitlines() if "cannot export a build cache" in line]
+    assert len(warnings) == (0 if kept else 1)
+
+
+def test_an_unknown_builder_keeps_the_cache() -> None:
+    from tests.conftest import RecordingConsole
+    from tests.fake_runner import ScriptedRunner
+
+    console = RecordingConsole(Masker())
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("buildx", "inspect", reply=(1, "", "ERROR: no builder"))
+        assert images.builder_driver(runner) is None
+    requests = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}, platform="linux/amd64").builds
+    assert images.without_unsupported_cache(requests, None, console) == list(requests)

@@ -119,7 +119,7 @@ def test_offline_uses_the_local_bases_and_turns_the_vulnerability_scan_off_loudl
     assert "OFFLINE: building from locally made base images" in console.text
     assert "VULNERABILITY SCANNING IS OFF" in console.text
     build = next(line for line in planned(console) if "build monitor-api" in line)
-    assert "BASE_IMAGE=aegis-local/python:bookworm" in build
+    assert "BASE_IMAGE=aegis-local/python:3.13" in build
     with pytest.raises(InputError, match="--offline builds the local environment only"):
         pipeline.offline_settings(config, pipeline.PipelineRequest("staging", offline=True))
 
@@ -166,11 +166,17 @@ class Stack(http.server.BaseHTTPRequestHandler):
 
     tag = "main-0123456"
     broken = ""
+    postgres = "ok"
 
     def do_GET(self) -> None:
         bodies: dict[str, tuple[int, str]] = {
             "/healthz": (200, json.dumps({"status": "ok"})),
-            "/readyz": (200, json.dumps({"checks": {"nats": {"status": "ok"}}})),
+            "/readyz": (
+                200,
+                json.dumps(
+                    {"checks": {"nats": {"status": "ok"}, "postgres": {"status": self.postgres}}}
+                ),
+            ),
             "/version": (200, json.dumps({"image_tag": self.tag})),
             "/api/health": (200, json.dumps({"status": "ok"})),
         }
@@ -227,6 +233,68 @@ def test_the_local_verify_checks_the_image_tag(
             local.verify(runner, quick, "v9", sleep=lambda s: None)
 
 
+def test_the_local_verify_needs_postgresql_ok(
+    stack: DeliveryConfig, console: RecordingConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Stack, "postgres", "not_configured")
+    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("compose", "logs", reply=(0, "", ""))
+        with pytest.raises(GateFailed, match="PostgreSQL check is 'not_configured', expected"):
+            local.verify(runner, quick, "main-0123456", sleep=lambda s: None)
+
+
+def test_the_stack_has_postgresql_healthy_before_the_api_with_a_private_password(
+    config: DeliveryConfig, console: RecordingConsole, tmp_path: Path
+) -> None:
+    moved = replace(config, root=tmp_path, work_directory=tmp_path / "work")
+    images = {"monitor-api": "api:main-0123456", "monitor-ui": "ui:main-0123456"}
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("compose", "up", reply=(0, "", ""))
+        local.up(runner, moved, images)
+        password = (tmp_path / "work" / local.PASSWORD_FILE).read_text().strip()
+        assert len(password) >= 24 and password in runner.masker
+        local.up(runner, moved, images)  # the volume's password is kept
+    assert (tmp_path / "work" / local.PASSWORD_FILE).read_text().strip() == password
+    for private in (local.PASSWORD_FILE, local.COMPOSE_FILE):
+        assert stat.S_IMODE((tmp_path / "work" / private).stat().st_mode) == 0o600
+    document = json.loads(local.compose_file(moved).read_text())
+    postgres, api = document["services"]["postgres"], document["services"]["monitor-api"]
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == password
+    assert postgres["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert postgres["read_only"] and postgres["cap_drop"] == ["ALL"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    assert (
+        api["environment"]["DATABASE_URL"] == f"postgresql://aegis:{password}@postgres:5432/aegis"
+    )
+    assert api["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert document["volumes"] == {"postgres-data": {}}
+    assert password not in console.text
+
+
+def test_a_dry_run_up_writes_no_password(
+    config: DeliveryConfig, console: RecordingConsole, tmp_path: Path
+) -> None:
+    moved = replace(config, root=tmp_path, work_directory=tmp_path / "work")
+    with ScriptedRunner(console, console.masker, dry_run=True) as runner:
+        local.up(runner, moved, {"monitor-api": "a:t", "monitor-ui": "u:t"})
+    assert not (tmp_path / "work").exists()
+
+
+def test_verify_local_reads_the_running_tag_or_says_there_is_no_stack(
+    config: DeliveryConfig, tmp_path: Path
+) -> None:
+    moved = replace(config, root=tmp_path, work_directory=tmp_path / "work")
+    with pytest.raises(
+        InputError, match=r"no local stack to verify .* run `invoke pipeline` first"
+    ):
+        local.running_tag(moved)
+    local.compose_file(moved).parent.mkdir(parents=True)
+    images = {"monitor-api": "localhost:5000/a/monitor-api:main-1a2b3c4", "monitor-ui": "u:x"}
+    local.compose_file(moved).write_text(json.dumps(local.compose_document(moved, images, "p")))
+    assert local.running_tag(moved) == "main-1a2b3c4"
+
+
 def test_down_stops_the_stack_only_when_there_is_one(
     config: DeliveryConfig, console: RecordingConsole, tmp_path: Path
 ) -> None:
@@ -237,8 +305,14 @@ def test_down_stops_the_stack_only_when_there_is_one(
         local.compose_file(moved).parent.mkdir(parents=True)
         local.compose_file(moved).write_text("{}")
         runner.answer("compose", "down", reply=(0, "", ""))
+        (tmp_path / ".aegis" / local.PASSWORD_FILE).write_text("kept\n")
+        local.down(runner, moved, keep_data=True)
+        assert runner.ran("compose", "down", "--remove-orphans")
+        assert not runner.ran("compose", "down", "--volumes")
+        assert (tmp_path / ".aegis" / local.PASSWORD_FILE).exists()
         local.down(runner, moved)
         assert runner.ran("compose", "down", "--volumes")
+        assert not (tmp_path / ".aegis" / local.PASSWORD_FILE).exists()
 
 
 def checkout_with(root: Path, files: dict[str, str]) -> Path:

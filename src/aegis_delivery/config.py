@@ -90,6 +90,9 @@ class LocalSettings:
     # `invoke pipeline --offline`: locally made base images (scripts/local-base-images).
     offline_bases: Mapping[str, str] = field(default_factory=dict)
     offline_nats_image: str = "aegis-local/nats:bookworm"
+    # PostgreSQL, as staging has it (an image with the official image's POSTGRES_* interface).
+    postgres_image: str = "postgres:15-bookworm"
+    offline_postgres_image: str = "aegis-local/postgres:15"
 
 
 @dataclass(frozen=True)
@@ -351,7 +354,7 @@ def _load_build(table: _Table, root: Path) -> BuildSettings:
 def _load_local(table: _Table) -> LocalSettings:
     table.unknown_keys(
         {"project", "nats_image", "api_port", "ui_port", "verify_timeout", "push"}
-        | {"offline_bases", "offline_nats_image"}
+        | {"offline_bases", "offline_nats_image", "postgres_image", "offline_postgres_image"}
     )
     bases = table.get("offline_bases", dict, "a table of app = image", {})
     if not all(isinstance(v, str) and v.strip() for v in bases.values()):
@@ -375,6 +378,12 @@ def _load_local(table: _Table) -> LocalSettings:
         offline_bases=dict(bases),
         offline_nats_image=table.get(
             "offline_nats_image", str, "an image reference", "aegis-local/nats:bookworm"
+        ),
+        postgres_image=table.get(
+            "postgres_image", str, "an image reference", "postgres:15-bookworm"
+        ),
+        offline_postgres_image=table.get(
+            "offline_postgres_image", str, "an image reference", "aegis-local/postgres:15"
         ),
     )
 

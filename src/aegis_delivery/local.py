@@ -1,10 +1,16 @@
-"""The `local` environment: the stack (monitor-api, monitor-ui, NATS) in Docker Compose, from
-the images just built, verified on the same endpoints the cluster's probes use.
+"""The `local` environment: the stack (monitor-api, monitor-ui, NATS, PostgreSQL) in Docker
+Compose, from the images just built, verified on the same endpoints the cluster's probes use.
+
+PostgreSQL keeps its data in a named volume and gets a password generated on first use
+(``local-postgres-password`` in the work directory, mode 0600); the password is masked in
+every line the toolkit prints and never appears on the command line.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 import urllib.error
 import urllib.request
@@ -13,17 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.errors import GateFailed
+from aegis_delivery.errors import GateFailed, InputError
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.verification import VerifyReport
 
 COMPOSE_FILE = "compose.local.json"
+PASSWORD_FILE = "local-postgres-password"  # noqa: S105 - a file name, not a password
+DATABASE = "aegis"  # the user and the database
+POSTGRES_DATA = "postgres-data"  # the named volume; `invoke down --keep-data` keeps it
 # In-container paths the read-only images need writable (tmpfs), as in the chart's emptyDirs.
 CONTAINER_TMP = "/tmp"  # noqa: S108 - a tmpfs inside the container, not a host path
 NEXT_CACHE = "/app/.next/cache"  # JSON is YAML: Compose reads it, Python writes it safely
 
 
-def compose_document(config: DeliveryConfig, images: Mapping[str, str]) -> dict[str, object]:
+def compose_document(
+    config: DeliveryConfig, images: Mapping[str, str], database_password: str
+) -> dict[str, object]:
     """The Compose project: hardened like the chart (read-only root, writable /tmp, non-root)."""
     local = config.local
     hardened = {
@@ -33,16 +44,55 @@ def compose_document(config: DeliveryConfig, images: Mapping[str, str]) -> dict[
         "cap_drop": ["ALL"],
         "restart": "no",
     }
+    database_url = f"postgresql://{DATABASE}:{database_password}@postgres:5432/{DATABASE}"
     return {
         "name": local.project,
         "services": {
             "nats": {"image": local.nats_image, **hardened},
+            "postgres": {
+                **hardened,
+                "image": local.postgres_image,
+                "user": "postgres",
+                # The socket's directory; the image makes it writable by all (sticky), as the
+                # official image does: a tmpfs keeps that mode, not the owner.
+                "tmpfs": [CONTAINER_TMP, "/var/run/postgresql"],
+                "environment": {
+                    "POSTGRES_USER": DATABASE,
+                    "POSTGRES_DB": DATABASE,
+                    "POSTGRES_PASSWORD": database_password,
+                    "PGDATA": "/var/lib/postgresql/data",
+                },
+                "volumes": [f"{POSTGRES_DATA}:/var/lib/postgresql/data"],
+                "healthcheck": {
+                    "test": [
+                        "CMD",
+                        "pg_isready",
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        DATABASE,
+                        "-d",
+                        DATABASE,
+                    ],
+                    "interval": "2s",
+                    "timeout": "3s",
+                    "retries": 30,
+                },
+            },
             "monitor-api": {
                 **hardened,
                 "image": images["monitor-api"],
-                "environment": {"NATS_URL": "nats://nats:4222", "CHECK_TIMEOUT_SECONDS": "2"},
+                "environment": {
+                    "NATS_URL": "nats://nats:4222",
+                    "DATABASE_URL": database_url,
+                    "CHECK_TIMEOUT_SECONDS": "2",
+                },
                 "ports": [f"127.0.0.1:{local.api_port}:8000"],
-                "depends_on": ["nats"],
+                # PostgreSQL answers before the API starts (its health check), as in staging.
+                "depends_on": {
+                    "nats": {"condition": "service_started"},
+                    "postgres": {"condition": "service_healthy"},
+                },
             },
             "monitor-ui": {
                 **hardened,
@@ -53,7 +103,26 @@ def compose_document(config: DeliveryConfig, images: Mapping[str, str]) -> dict[
                 "depends_on": ["monitor-api"],
             },
         },
+        "volumes": {POSTGRES_DATA: {}},
     }
+
+
+def database_password(runner: Runner, config: DeliveryConfig) -> str:
+    """The local database's password: kept while its volume lives, made on first use."""
+    path = config.work(PASSWORD_FILE)
+    try:
+        password = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        password = ""
+    if not password:
+        password = secrets.token_urlsafe(24)
+        if not runner.dry_run:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(password + "\n")
+    runner.masker.add(password)
+    return password
 
 
 def compose_file(config: DeliveryConfig) -> Path:
@@ -66,21 +135,38 @@ def compose_argv(config: DeliveryConfig, *arguments: str) -> tuple[str, ...]:
 
 
 def up(runner: Runner, config: DeliveryConfig, images: Mapping[str, str]) -> None:
-    """Write the Compose file and start (or update) the stack."""
-    document = compose_document(config, images)
+    """Write the Compose file (private: it holds the database password) and start the stack."""
+    document = compose_document(config, images, database_password(runner, config))
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    runner.write_file(compose_file(config), text, "write the Compose file")
+    runner.write_file(compose_file(config), text, "write the Compose file", private=True)
     runner.run(Step(compose_argv(config, "up", "--detach", "--force-recreate", "--remove-orphans"),
                     "start the local stack"))  # fmt: skip
 
 
-def down(runner: Runner, config: DeliveryConfig) -> None:
+def down(runner: Runner, config: DeliveryConfig, keep_data: bool = False) -> None:
+    """Stop the stack: no container or network is left, nor (unless kept) the database."""
     if not compose_file(config).exists():
         runner.console.info("no local stack to stop")
         return
+    volumes = () if keep_data else ("--volumes",)
     runner.run(
-        Step(compose_argv(config, "down", "--volumes", "--remove-orphans"), "stop the local stack")
+        Step(compose_argv(config, "down", *volumes, "--remove-orphans"), "stop the local stack")
     )
+    if not keep_data and not runner.dry_run:
+        config.work(PASSWORD_FILE).unlink(missing_ok=True)  # its volume is gone
+
+
+def running_tag(config: DeliveryConfig) -> str:
+    """The image tag the local stack runs (from its Compose file), for `invoke verify`."""
+    try:
+        document = json.loads(compose_file(config).read_text(encoding="utf-8"))
+        image = str(document["services"]["monitor-api"]["image"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(
+            f"no local stack to verify ({compose_file(config)} is missing or unreadable): "
+            "run `invoke pipeline` first"
+        ) from None
+    return image.rsplit(":", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -102,8 +188,12 @@ def checks(config: DeliveryConfig, expected_tag: str) -> list[HttpCheck]:
     def ready(status: int, body: str) -> str | None:
         if status != 200:
             return f"answered {status}: {body[:300]}"
-        nats = json.loads(body).get("checks", {}).get("nats", {}).get("status")
-        return None if nats == "ok" else f"NATS check is {nats!r}, expected 'ok'"
+        found = json.loads(body).get("checks", {})
+        for dependency, name in (("nats", "NATS"), ("postgres", "PostgreSQL")):
+            said = found.get(dependency, {}).get("status")
+            if said != "ok":
+                return f"{name} check is {said!r}, expected 'ok'"
+        return None
 
     def version(status: int, body: str) -> str | None:
         if status != 200:
@@ -114,11 +204,10 @@ def checks(config: DeliveryConfig, expected_tag: str) -> list[HttpCheck]:
     def page(status: int, body: str) -> str | None:
         if status != 200:
             return f"answered {status}"
-        return (
-            None
-            if "API unreachable" not in body and "ready" in body
-            else "shows the API as not ready"
-        )
+        if "API unreachable" in body or "ready" not in body:
+            return "shows the API as not ready"
+        # every dependency the stack runs is configured (PostgreSQL as in staging)
+        return "shows a dependency as not configured" if "not configured" in body else None
 
     return [
         HttpCheck("monitor-api /healthz", f"{api}/healthz", _status_ok),

@@ -59,7 +59,12 @@ def offline_settings(
     offline = replace(
         config,
         scan=replace(config.scan, vulnerabilities=False),
-        local=replace(config.local, nats_image=config.local.offline_nats_image, push=False),
+        local=replace(
+            config.local,
+            nats_image=config.local.offline_nats_image,
+            postgres_image=config.local.offline_postgres_image,
+            push=False,
+        ),
     )
     return offline, (*bases, *request.build_args)
 
@@ -103,7 +108,8 @@ def preflight(
         if environ.get("KUBE_CONFIG", "").strip():
             check(lambda: kube.decode_kubeconfig(environ["KUBE_CONFIG"]))
     if request.offline:
-        wanted = [*config.local.offline_bases.values(), config.local.offline_nats_image]
+        wanted = [*config.local.offline_bases.values(), config.local.offline_nats_image,
+                  config.local.offline_postgres_image]  # fmt: skip
         for image in wanted:
             found = runner.probe(Step(("docker", "image", "inspect", image), "image", capture=True))
             if not found.ok:

@@ -226,13 +226,18 @@ class Runner:
         """Whether questions asked now see the state the plan describes (no change planned)."""
         return not self._planned_change
 
-    def write_file(self, path: Path, text: str, purpose: str) -> bool:
-        """Write a file the way a step runs: printed, not written, in a dry run."""
+    def write_file(self, path: Path, text: str, purpose: str, *, private: bool = False) -> bool:
+        """Write a file the way a step runs: printed, not written, in a dry run. A private
+        file (it holds a secret) is readable by its owner only, from its first byte."""
         if not self.announce(Step(("write", str(path)), purpose)):
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
+        temporary.unlink(missing_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                             0o600 if private else 0o644)  # fmt: skip
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(text)
         temporary.replace(path)  # atomic: a reader never sees half a file
         return True
 

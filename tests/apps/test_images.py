@@ -6,6 +6,7 @@ labels from build args, the build identity at /version, graceful stop on SIGTERM
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -125,3 +126,18 @@ def test_the_ui_runs_read_only_and_shows_the_api(network: str) -> None:
     docker("stop", f"{network}-api")
     status, page = http_get(f"{base}/")
     assert status == 200 and "API unreachable" in page
+
+
+def test_the_offline_bases_run_the_runtimes_we_ship() -> None:
+    """The Python minor of monitor-api's default base and the Node major of .nvmrc, not
+    whatever the build machine's distribution has (Debian 12: Python 3.11, Node 18)."""
+    require_engine()
+    dockerfile = (REPOSITORY / "apps/monitor-api/Dockerfile").read_text()
+    (python_minor,) = re.findall(r"^ARG BASE_IMAGE=python:(\d+\.\d+)", dockerfile, re.MULTILINE)
+    node_major = (REPOSITORY / "apps/monitor-ui/.nvmrc").read_text().strip()
+    python = docker("run", "--rm", LOCAL_BASES["monitor-api"], "python3", "--version").stdout
+    node = docker("run", "--rm", LOCAL_BASES["monitor-ui"], "node", "--version").stdout
+    npm = docker("run", "--rm", LOCAL_BASES["monitor-ui"], "npm", "--version").stdout
+    assert python.startswith(f"Python {python_minor}."), python
+    assert node.startswith(f"v{node_major}."), node
+    assert re.fullmatch(r"\d+\.\d+\.\d+\n", npm), npm

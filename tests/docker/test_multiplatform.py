@@ -34,13 +34,13 @@ from tests.docker_support import (
 pytestmark = pytest.mark.docker
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 # Each platform's own local base (scripts/local-base-images --arm64 makes the arm64 one).
-BASE = "monitor-api:BASE_IMAGE=aegis-local/python:bookworm-{arch}"
+BASE = "monitor-api:BASE_IMAGE=aegis-local/python:3.13-{arch}"
 
 
 @pytest.fixture(autouse=True)
 def arm64_bases() -> None:
     for arch in ("amd64", "arm64"):
-        require_image(f"aegis-local/python:bookworm-{arch}")
+        require_image(f"aegis-local/python:3.13-{arch}")
 
 
 def plan(

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPOSITORY, commit_checkout
-from tests.docker_support import CA_BUNDLE, CHECKOUT_COPY, LOCAL_BASES, docker, require_engine
+from tests.docker_support import CHECKOUT_COPY, LOCAL_BASES, docker, require_engine
 from tests.services import free_port
 
 pytestmark = pytest.mark.docker
@@ -39,6 +39,9 @@ def settings_for(
         'nats_image = "nats:2.10-alpine"', 'nats_image = "aegis-local/nats:bookworm"'
     )
     text = text.replace(
+        'postgres_image = "postgres:15-bookworm"', 'postgres_image = "aegis-local/postgres:15"'
+    )
+    text = text.replace(
         "vulnerabilities = true", f"vulnerabilities = {str(vulnerabilities).lower()}"
     )
     text = text.replace('project = "aegis-local"', f'project = "aegis-test-{uuid.uuid4().hex[:6]}"')
@@ -51,7 +54,8 @@ def settings_for(
 
 
 def invoke(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "AEGIS_CONFIG": str(config), "AEGIS_CA_BUNDLE": str(CA_BUNDLE),
+    # No CA bundle named: the builds take the toolkit's default, as a newcomer's do.
+    environ = {**os.environ, "AEGIS_CONFIG": str(config),
                "AEGIS_TOOLS_DIR": str(REPOSITORY / ".tools/bin"), "CI": "true"}  # fmt: skip
     environ.pop("GITHUB_EVENT_NAME", None)
     return subprocess.run(
@@ -63,7 +67,7 @@ def invoke(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(autouse=True)
 def engine() -> None:
     require_engine()
-    for base in (*LOCAL_BASES.values(), "aegis-local/nats:bookworm"):
+    for base in (*LOCAL_BASES.values(), "aegis-local/nats:bookworm", "aegis-local/postgres:15"):
         docker("image", "inspect", base)
 
 
@@ -74,10 +78,17 @@ def test_the_local_pipeline_runs_end_to_end_then_down_stops_it(tmp_path: Path) -
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-4000:]
         assert "VULNERABILITY SCANNING IS OFF" in output
+        assert "EBADENGINE" not in output  # the offline Node is the one the UI pins
         for check in ("monitor-api /healthz", "monitor-api /readyz", "monitor-api /version",
                       "monitor-ui /api/health", "monitor-ui /"):  # fmt: skip
             assert f"ok: {check}" in output
         assert "pipeline (local): build, scan, deploy, verify passed" in output
+        # PostgreSQL is there as in staging, and its password is never printed
+        password = (tmp_path / "work" / "local-postgres-password").read_text().strip()
+        assert password and password not in output
+        again = invoke(config, "verify", "--env", "local")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "ok: monitor-api /readyz" in again.stdout + again.stderr
     finally:
         stopped = invoke(config, "down")
     assert stopped.returncode == 0, stopped.stderr
@@ -86,10 +97,10 @@ def test_the_local_pipeline_runs_end_to_end_then_down_stops_it(tmp_path: Path) -
         for line in config.read_text().splitlines()
         if line.startswith("project =")
     )
-    assert (
-        docker("ps", "--quiet", "--filter", f"label=com.docker.compose.project={project}").stdout
-        == ""
-    )
+    label = f"label=com.docker.compose.project={project}"
+    assert docker("ps", "--all", "--quiet", "--filter", label).stdout == ""
+    assert docker("volume", "ls", "--quiet", "--filter", label).stdout == ""
+    assert docker("network", "ls", "--quiet", "--filter", label).stdout == ""
 
 
 def test_a_broken_api_image_fails_at_verify_with_the_check_named(tmp_path: Path) -> None:

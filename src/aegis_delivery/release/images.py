@@ -14,7 +14,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from aegis_delivery.console import Console
 from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.tags import SEMVER, TagDecision, image_repository
+from aegis_delivery.release.trust import CaBundle, certificate_failure
 from aegis_delivery.runner import Runner, Step
 
 BUILDX_HINT = (
@@ -57,6 +58,10 @@ class BuildRequest:
     # the release's tags go on the index merged from every platform's digest afterwards.
     staged: bool = False
     release_tags: tuple[str, ...] = ()
+    # The CA bundle behind the ``ca_bundle`` secret, named when a build fails on a certificate.
+    trust: CaBundle | None = None
+    # Every step rebuilt (``--no-cache``): what a fresh machine does, which a warm cache hides.
+    no_cache: bool = False
 
     @property
     def platform(self) -> str:
@@ -86,6 +91,8 @@ class BuildRequest:
             arguments["cache_from"] = self.cache_from
         if self.cache_to:
             arguments["cache_to"] = self.cache_to
+        if self.no_cache:
+            arguments["cache"] = False
         return arguments
 
     def argv(self) -> tuple[str, ...]:
@@ -99,6 +106,8 @@ class BuildRequest:
             argv += ["--cache-to", self.cache_to]
         argv += ["--file", str(self.dockerfile), "--load"]
         argv += ["--metadata-file", str(self.metadata_file)]
+        if self.no_cache:
+            argv.append("--no-cache")
         argv += ["--platform", ",".join(self.platforms), "--progress", "plain"]
         for secret in self.secrets:
             argv += ["--secret", secret]
@@ -112,7 +121,7 @@ class BuildRequest:
 class BuildOptions:
     apps: tuple[str, ...]
     platforms: tuple[str, ...] | None  # None: the host platform locally, the apps' list in CI
-    ca_bundle: Path | None
+    ca_bundle: CaBundle | None
     cache: str
     ci: bool
     created: str
@@ -120,6 +129,7 @@ class BuildOptions:
     extra_build_args: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # A CI platform job: this platform only, pushed under its staging tag, merged later.
     stage: bool = False
+    no_cache: bool = False
 
 
 def platform_slug(platform: str) -> str:
@@ -196,9 +206,9 @@ def plan_builds(
                     build_args=platform_build_args(build_args, platform_name),
                     metadata_file=options.output_directory
                     / f"build-{name}{suffix if staged else ''}.json",
-                    secrets=(
-                        (f"id=ca_bundle,src={options.ca_bundle}",) if options.ca_bundle else ()
-                    ),
+                    secrets=(options.ca_bundle.secret(),) if options.ca_bundle else (),
+                    trust=options.ca_bundle,
+                    no_cache=options.no_cache,
                     cache_from=cache_from,
                     cache_to=cache_to,
                     staged=staged,
@@ -206,20 +216,6 @@ def plan_builds(
                 )
             )
     return requests
-
-
-def resolve_ca_bundle(
-    explicit: str | None, environ: Mapping[str, str], variable: str
-) -> Path | None:
-    """``--ca-bundle PATH`` or the configured environment variable; it must be a readable file."""
-    chosen = explicit or environ.get(variable) or None
-    if chosen is None:
-        return None
-    path = Path(chosen)
-    if not path.is_file():
-        source = "--ca-bundle" if explicit else variable
-        raise InputError(f"{source}={chosen}: no such file; expected a PEM CA bundle")
-    return path
 
 
 # -- the engine -----------------------------------------------------------------------------
@@ -279,8 +275,42 @@ def _build_one(
     return outcome
 
 
+# Drivers that cannot export a build cache (`--cache-to`): BuildKit refuses the whole build.
+NO_CACHE_EXPORT_DRIVERS = frozenset({"docker"})
+
+
+def builder_driver(runner: Runner) -> str | None:
+    """The driver of the buildx builder in use (`docker`, `docker-container`, ...), if known."""
+    found = runner.probe(Step(("docker", "buildx", "inspect"), "buildx builder", capture=True))
+    if not found.ok:
+        return None
+    for line in found.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Driver" and value.strip():
+            return value.strip()
+    return None
+
+
+def without_unsupported_cache(
+    requests: Sequence[BuildRequest], driver: str | None, console: Console
+) -> list[BuildRequest]:
+    """A cache the builder cannot export degrades to no cache, said once, never a failure
+    (the docker driver on a runner with no docker-container builder set up)."""
+    cached = [r for r in requests if r.cache_to or r.cache_from]
+    if driver not in NO_CACHE_EXPORT_DRIVERS or not cached:
+        return list(requests)
+    console.warn(
+        f"the buildx builder uses the {driver} driver, which cannot export a build cache: "
+        "building without one (a docker-container builder, e.g. docker/setup-buildx-action, "
+        "restores it)"
+    )
+    return [replace(r, cache_from=None, cache_to=None) for r in requests]
+
+
 def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOutcome]:
     """Build the apps concurrently; a failure names the app and keeps every app's log."""
+    if any(r.cache_to or r.cache_from for r in requests):
+        requests = without_unsupported_cache(requests, builder_driver(runner), runner.console)
     announced = [runner.announce(Step(r.argv(), f"build {label(r)}")) for r in requests]
     if not all(announced):
         return []
@@ -303,7 +333,12 @@ def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOut
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
         names = ", ".join(f"{o.label or o.app} ({o.error}, log: {o.log_file})" for o in failed)
-        remedy = next((r for o in failed if (r := unpullable_base(o.log_file))), None)
+        trust = requests[0].trust if requests else None
+        logs = [read_log(outcome.log_file) for outcome in failed]
+        refused = next((line for text in logs if (line := certificate_failure(text, trust))), None)
+        if refused:  # one line: the cause and the flag that fixes it, then where the log is
+            raise CommandFailed(f"docker buildx build of {names}: {refused}", 1)
+        remedy = next((r for text in logs if (r := unpullable_base(text))), None)
         raise CommandFailed(f"docker buildx build of {names}", 1, remedy or "")
     return outcomes
 
@@ -315,12 +350,16 @@ _UNPULLABLE = re.compile(
 )
 
 
-def unpullable_base(log_file: Path) -> str | None:
-    """One line naming the image that could not be pulled, and the remedy."""
+def read_log(log_file: Path) -> str:
     try:
-        found = _UNPULLABLE.search(log_file.read_text(encoding="utf-8", errors="replace"))
+        return log_file.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return None
+        return ""
+
+
+def unpullable_base(log_text: str) -> str | None:
+    """One line naming the image that could not be pulled, and the remedy."""
+    found = _UNPULLABLE.search(log_text)
     if found is None:
         return None
     image = next(group for group in found.groups() if group).rstrip(":,")

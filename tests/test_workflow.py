@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +17,9 @@ from tests.conftest import REPOSITORY
 WORKFLOW_FILE = REPOSITORY / ".github/workflows/ci-cd.yml"
 WORKFLOW: dict[Any, Any] = yaml.safe_load(WORKFLOW_FILE.read_text())
 JOBS: dict[str, Any] = WORKFLOW["jobs"]
-# uv only locates the entry point: `uvx nox ...`, `uv run --locked invoke ...` (from uv.lock).
-ENTRY_POINT = re.compile(r"^(sudo --preserve-env=PATH )?(uvx nox|uv run --locked invoke)( |$)")
+# uv only locates the entry point, the locked one: `uv run --locked nox|invoke ...` (uv.lock).
+# Never `uvx nox`: an unpinned nox, in an environment without pip.
+ENTRY_POINT = re.compile(r"^uv run --locked (nox|invoke)( |$)")
 
 
 def steps() -> list[tuple[str, dict[str, Any]]]:
@@ -116,7 +120,7 @@ def test_actions_are_pinned_to_full_shas_with_versions() -> None:
 
 def test_tool_versions_are_pinned_and_node_is_one_setting() -> None:
     # helm, kubectl and trivy come pinned from `nox -s tools` (scripts/install-tools) only.
-    tools = [s for s in JOBS["deploy"]["steps"] if s.get("run") == "uvx nox -s tools"]
+    tools = [s for s in JOBS["deploy"]["steps"] if s.get("run") == "uv run --locked nox -s tools"]
     assert len(tools) == 1
     node = next(s for s in JOBS["test"]["steps"] if "setup-node" in s.get("uses", ""))
     assert node["with"]["node-version-file"] == "apps/monitor-ui/.nvmrc"
@@ -145,15 +149,44 @@ def test_the_release_record_travels_from_push_to_deploy_and_verify() -> None:
     assert not any("setup-helm" in s.get("uses", "") for j in JOBS.values() for s in j["steps"])
 
 
-def test_ci_runs_exactly_the_readme_commands() -> None:
-    """`.ci/run` is the README's set-up and test command, nothing else."""
+def quick_start() -> list[str]:
     readme = (REPOSITORY / "README.md").read_text()
     block = readme.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
-    assert len(commands) == 2 and commands[0].startswith("scripts/bootstrap && ")
-    ci = (REPOSITORY / ".ci" / "run").read_text().splitlines()
-    ran = [line for line in ci if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert ran == ["export CI=true", commands[1]]
+    return [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+def test_ci_runs_exactly_the_readme_commands() -> None:
+    """`.ci/run` is the README's two Quick start commands as printed: the main job (without
+    CI, then `invoke down`), then the tests with CI=true; with no CA or toolkit variable."""
+    commands = quick_start()
+    assert len(commands) == 2 and all(c.startswith("scripts/bootstrap && ") for c in commands)
+    assert "invoke pipeline" in commands[0] and "nox -s tests" in commands[1]
+    ci = (REPOSITORY / ".ci" / "run").read_text()
+    ran = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    assert ran[ran.index(commands[0]) :] == [
+        commands[0], ".venv/bin/invoke down", "export CI=true", commands[1],
+    ]  # fmt: skip
+    before = "\n".join(ran[: ran.index(commands[0])])
+    assert "export" not in before and "CI=" not in before  # the main job runs without CI
+    for variable in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "CI"):
+        assert re.search(rf"^unset .*\b{variable}\b", ci, re.MULTILINE), variable
+    assert '[[ "$variable" == AEGIS_* ]] && unset "$variable"' in ci
+
+
+def test_ci_run_starts_with_no_ca_or_toolkit_variable(tmp_path: Path) -> None:
+    """Run `.ci/run`'s preamble (up to the first command) and print what it left set."""
+    ci = (REPOSITORY / ".ci" / "run").read_text()
+    preamble = ci.split(quick_start()[0], 1)[0].replace('cd "$(dirname "$0")/.."', "")
+    preamble = preamble.replace("trap ", ": ")  # not the stack's cleanup, here
+    script = tmp_path / "preamble"
+    script.write_text(preamble + "\nenv\n")
+    environ = {**os.environ, "CI": "true", "AEGIS_CA_BUNDLE": "/x", "AEGIS_CONFIG": "/y",
+               "SSL_CERT_FILE": "/z", "NODE_EXTRA_CA_CERTS": "/w"}  # fmt: skip
+    left = subprocess.run(["bash", str(script)], env=environ, capture_output=True, text=True,
+                          check=True).stdout.splitlines()  # fmt: skip
+    names = {line.split("=", 1)[0] for line in left}
+    assert not names & {"CI", "AEGIS_CA_BUNDLE", "AEGIS_CONFIG", "SSL_CERT_FILE",
+                        "NODE_EXTRA_CA_CERTS"}  # fmt: skip
 
 
 def test_promotion_is_manual_reviewed_and_carries_the_verified_record() -> None:
@@ -170,3 +203,14 @@ def test_promotion_is_manual_reviewed_and_carries_the_verified_record() -> None:
         i for i, s in enumerate(steps) if "invoke deploy --env production" in s.get("run", "")
     )
     assert download < deploying and steps[download]["with"]["name"] == "promotion"
+
+
+def test_the_suite_runs_without_the_runner_variables() -> None:
+    """conftest removed them at start: a test that needs one sets it (GITHUB_ACTIONS=true
+    alone once turned on the gha cache and a Docker Hub lookup in the docker tests)."""
+    assert not [name for name in os.environ if name.startswith(("GITHUB_", "RUNNER_"))]
+    from tests.conftest import without_actions_variables
+
+    environ = {"GITHUB_ACTIONS": "true", "RUNNER_OS": "Linux", "CI": "true", "HOME": "/root"}
+    assert sorted(without_actions_variables(environ)) == ["GITHUB_ACTIONS", "RUNNER_OS"]
+    assert environ == {"CI": "true", "HOME": "/root"}

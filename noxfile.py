@@ -9,6 +9,7 @@ Thresholds and tool settings live in pyproject.toml; this file only says what ru
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 
@@ -125,8 +126,13 @@ def workflows(session: nox.Session) -> None:
 
 @nox.session(default=False, venv_backend="none")
 def system(session: nox.Session) -> None:
-    """(root) Install and start what the real-part tests need: Docker plugins, registry, ..."""
-    session.run("scripts/install-system", external=True)
+    """(root) Install and start what the real-part tests need: Docker plugins, registry, ...
+
+    Not root: through sudo (a GitHub runner), so the workflow's step is one plain call."""
+    command = ["scripts/install-system"]
+    if os.geteuid() != 0:
+        command = ["sudo", "--preserve-env=PATH", *command]
+    session.run(*command, external=True)
 
 
 @nox.session(default=False, venv_backend="none")

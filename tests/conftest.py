@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,26 @@ from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+# What a GitHub Actions runner sets for every step. The suite runs the same inside a workflow
+# job as on a laptop: each test that needs one of these sets it itself (the entry points and
+# tools under test read them: the gha cache, the event, the repository), and every other test
+# runs without them. CI keeps its documented meaning (a missing real part fails).
+ACTIONS_VARIABLES = ("GITHUB_", "RUNNER_", "ACTIONS_")
+
+
+def without_actions_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Remove the runner's variables from *environ*; returns the names removed."""
+    removed = [name for name in environ if name.startswith(ACTIONS_VARIABLES)]
+    for name in removed:
+        del environ[name]
+    return removed
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any test module is imported (in each xdist worker too)."""
+    without_actions_variables(os.environ)
+
+
 # pytest-xdist: every test is its own unit of work, except in the modules whose tests share
 # what a module fixture made (a registry, built images, a Compose project, the Next.js
 # build): such a module is one unit, run on one worker in order. Nothing else is shared: each

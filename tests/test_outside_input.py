@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 
 from aegis_delivery.cluster.helm import parse_history
 from aegis_delivery.cluster.kube import parse_lease
-from aegis_delivery.config import Duration
+from aegis_delivery.config import Duration, load_config
 from aegis_delivery.errors import AegisError, InputError
+from aegis_delivery.release.context import github_repository
 from aegis_delivery.release.record import parse_record
 from aegis_delivery.release.trivy import load_ignores, parse_report
 from aegis_delivery.verification import parse_pods
+from tests.conftest import REPOSITORY
 from tests.records import release_record
 
 # Any JSON value, nested a few levels: what a corrupt file or an odd tool version may hold.
@@ -178,3 +180,42 @@ def test_any_ignore_text_loads_or_is_an_input_error(tmp_path: Path, text: str) -
             assert name in error.message
         finally:
             (tmp_path / name).unlink()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["/srv/checkout", "owner", "owner/", "/name", "-owner/name", "owner-/name", "o/n/x",
+     "owner/..", "owner/.", "own er/name", "owner/na me", "a" * 40 + "/name", "owner/" + "n" * 101],
+)  # fmt: skip
+def test_a_github_repository_that_is_not_owner_slash_name_is_refused(value: str) -> None:
+    with pytest.raises(InputError, match=r"is not a GitHub repository: expected OWNER/NAME"):
+        github_repository({"GITHUB_REPOSITORY": value})
+
+
+@pytest.mark.parametrize("value", ["aegistrader/aegistrader", "Your-Org/Aegis.Trader_2", "a/b"])
+def test_a_github_repository_is_taken_as_given(value: str) -> None:
+    assert github_repository({"GITHUB_REPOSITORY": value}) == value
+    assert github_repository({}) is None
+
+
+@given(st.text(max_size=60))
+def test_any_github_repository_is_owner_slash_name_or_refused(value: str) -> None:
+    try:
+        found = github_repository({"GITHUB_REPOSITORY": value})
+    except InputError as error:
+        assert "\n" not in error.message.replace(value, "")
+        return
+    if found is not None:
+        owner, name = found.split("/")
+        assert owner and name and "//" not in found and len(owner) <= 39
+
+
+def test_a_bad_github_repository_stops_the_image_plan_before_anything_runs() -> None:
+    from aegis_delivery.release.publish import plan_images
+
+    environ = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push",
+               "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": "0" * 40,
+               "GITHUB_REPOSITORY": "/srv/checkout"}  # fmt: skip
+    config = load_config(REPOSITORY / "pyproject.toml")
+    with pytest.raises(InputError, match="GITHUB_REPOSITORY='/srv/checkout'"):
+        plan_images(config, environ=environ)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,11 +86,34 @@ def from_github(environ: Mapping[str, str]) -> BuildContext:
         event=event,
         ref=environ["GITHUB_REF"],
         sha=environ["GITHUB_SHA"],
-        repository=environ.get("GITHUB_REPOSITORY") or None,
+        repository=github_repository(environ),
         actor=environ.get("GITHUB_ACTOR", "github-actions"),
         pull_request=number,
         pull_request_head_sha=head_sha,
     )
+
+
+# GitHub's grammar: an owner of 1-39 letters, digits or inner hyphens; a name of 1-100
+# letters, digits, '.', '-' or '_' (not '.' or '..').
+GITHUB_REPOSITORY = re.compile(
+    r"(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?)/(?P<name>[A-Za-z0-9._-]{1,100})"
+)
+
+
+def github_repository(environ: Mapping[str, str]) -> str | None:
+    """``GITHUB_REPOSITORY`` checked before anything runs: it becomes part of every image
+    reference (a local clone's path there once made ``localhost:5999//srv/checkout/...``)."""
+    value = environ.get("GITHUB_REPOSITORY") or None
+    if value is None:
+        return None
+    found = GITHUB_REPOSITORY.fullmatch(value)
+    if found is None or found["name"] in {".", ".."}:
+        raise InputError(
+            f"GITHUB_REPOSITORY={value!r} is not a GitHub repository: expected OWNER/NAME, "
+            "e.g. aegistrader/aegistrader (under act, give the clone an "
+            "https://github.com/OWNER/NAME.git origin)"
+        )
+    return value
 
 
 def _git(root: Path, *arguments: str) -> str | None:

@@ -124,6 +124,15 @@ def workflows(session: nox.Session) -> None:
     session.run("zizmor", "--offline", ".github/workflows")
 
 
+@nox.session(default=False)
+def workflow(session: nox.Session) -> None:
+    """The CI/CD workflow's jobs run for real by act on this machine, as the events GitHub
+    sends (push to main, pull request, tag, dispatch); `-- --event pull_request` runs one."""
+    install(session, "test")
+    session.run("scripts/install-tools", external=True)
+    session.run("python", "-m", "tests.workflow.act", *session.posargs, env=BYTECODE_CACHED)
+
+
 @nox.session(default=False, venv_backend="none")
 def system(session: nox.Session) -> None:
     """(root) Install and start what the real-part tests need: Docker plugins, registry, ...

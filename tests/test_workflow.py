@@ -165,6 +165,7 @@ def test_ci_runs_exactly_the_readme_commands() -> None:
     ran = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
     assert ran[ran.index(commands[0]) :] == [
         commands[0], ".venv/bin/invoke down", "export CI=true", commands[1],
+        ".venv/bin/nox -s workflow",
     ]  # fmt: skip
     before = "\n".join(ran[: ran.index(commands[0])])
     assert "export" not in before and "CI=" not in before  # the main job runs without CI

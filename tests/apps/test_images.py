@@ -7,6 +7,7 @@ labels from build args, the build identity at /version, graceful stop on SIGTERM
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -117,7 +118,13 @@ def test_the_ui_runs_read_only_and_shows_the_api(network: str) -> None:
     )
     base = f"http://127.0.0.1:{published_port(ui, 3000)}"
     assert http_get(f"{base}/api/health") == (200, '{"status":"ok"}')
+    # The page asks the API when it renders; the API container may still be starting (its
+    # interpreter under load takes seconds), so ask until it answers, as a reader would reload.
+    deadline = time.monotonic() + 60
     status, page = http_get(f"{base}/")
+    while "main-0123456" not in page and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, page = http_get(f"{base}/")
     assert status == 200
     assert "ready" in page and "main-0123456" in page
     assert http_get(f"{base}/favicon.svg")[0] == 200  # public/ is in the image

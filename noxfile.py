@@ -124,6 +124,14 @@ def workflows(session: nox.Session) -> None:
     session.run("zizmor", "--offline", ".github/workflows")
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The pages behind the README, built by MkDocs in strict mode (mkdocs.yml)."""
+    install(session, "docs")
+    # not --quiet: MkDocs then drops the warnings strict mode counts (a broken link passes)
+    session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
 @nox.session(default=False)
 def workflow(session: nox.Session) -> None:
     """The CI/CD workflow's jobs run for real by act on this machine, as the events GitHub

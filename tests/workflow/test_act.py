@@ -37,7 +37,7 @@ def test_a_workflow_action_without_a_stand_in_is_refused(tmp_path: Path) -> None
 
 
 def test_job_results_and_summaries_come_from_acts_json_log() -> None:
-    lines = [
+    lines: list[dict[str, object]] = [
         {"jobID": "test ", "msg": "⭐ Run Main", "time": "2026-12-07T01:00:00Z"},
         {"jobID": "test", "jobResult": "success", "msg": "🏁  Job succeeded",
          "time": "2026-12-07T01:01:00Z"},

@@ -205,7 +205,9 @@ def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bo
     from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run) as session:
-        path, chosen, pinned = deploy_flow.values_for(session.runner, session.config, env, tag)
+        path, chosen, pinned = deploy_flow.values_for(
+            session.runner, session.config, env, tag, os.environ
+        )
         session.console.success(f"{path} (tag {chosen}, {pinned} digests pinned)")
 
 

@@ -81,7 +81,9 @@ def test_a_digest_wins_over_the_tag(tmp_path: Path) -> None:
     digest = "sha256:" + "d" * 64
     values = tmp_path / "values.deployment.yaml"
     record = release_record("main-1", digests={"monitor-api": digest}, repository="ghcr.io/o/r")
-    values.write_text(yaml.safe_dump(deployment_values(CONFIG, "main-1", record)))
+    values.write_text(
+        yaml.safe_dump(deployment_values(CONFIG, "main-1", record, CONFIG.repository))
+    )
     helm = str(REPOSITORY / ".tools/bin/helm")
     argv = [helm, "template", "r", str(CONFIG.chart), "--values", str(values)]
     rendered = subprocess.run(argv, capture_output=True, text=True, check=True).stdout

@@ -409,6 +409,42 @@ def test_promote_deploys_exactly_what_runs_verified_in_staging(
     assert "promoted-from=staging@1 reason=weekly release" in outcome.description
 
 
+def test_promote_pins_the_repository_push_wrote_to_in_a_fork(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """In a fork (or a renamed repository) push publishes under GITHUB_REPOSITORY, not the
+    configured repository; promote must record and pin the same one."""
+    production = replace(cluster.config.environments["staging"], name="production",
+                         namespace="aegis-production", kube_context="aegis-production")  # fmt: skip
+    config = replace(
+        cluster.config, environments={**cluster.config.environments, "production": production}
+    )
+    cluster.api.add_namespace("aegis-production")
+    fork = "ghcr.io/fork-owner/aegis-fork"
+    record = release_record("main-1111111", digests=DIGESTS_V1, repository=fork)
+    cluster.config.build.release_file.write_text(record.text())
+    cluster.deploy()
+    environ = {
+        **cluster.environ,
+        "KUBE_CONFIG_STAGING": cluster.environ["KUBE_CONFIG"],
+        "KUBE_CONFIG_PRODUCTION": cluster.api.kubeconfig(
+            tmp_path / "production.yaml", "aegis-production", "aegis-production"
+        ),
+        # the fork's own Actions run, as GitHub sets it
+        "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "workflow_dispatch",
+        "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+        "GITHUB_REPOSITORY": "Fork-Owner/aegis-fork",
+    }  # fmt: skip
+    request = deploy.PromoteRequest("staging", "production", yes=True, reason="fork release")
+    with cluster.runner() as runner:
+        promoted = deploy.promotable(runner, config, request, environ)
+    assert {app: image.repository for app, image in promoted.images.items()} == {
+        app: f"{fork}/{app}" for app in DIGESTS_V1
+    }
+    assert promoted.source.repository == "fork-owner/aegis-fork"
+    assert all(t.startswith(f"{fork}/") for i in promoted.images.values() for t in i.tags)
+
+
 def test_promote_refuses_an_unhealthy_staging(cluster: Cluster, tmp_path: Path) -> None:
     production = replace(cluster.config.environments["staging"], name="production",
                          namespace="aegis-production", kube_context="aegis-production",

@@ -127,7 +127,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     # values: the release's own tag and every digest, pinned.
     (tmp_path / "chart").mkdir()
     with Runner(console, console.masker) as runner:
-        path, tag, pinned = deploy_flow.values_for(runner, config, "staging", None)
+        path, tag, pinned = deploy_flow.values_for(runner, config, "staging", None, {})
     values = path.read_text()
     assert tag == version and pinned == 2 and f"imageTag: {version}" in values
     assert all(str(image.digest) in values for image in written.images.values())

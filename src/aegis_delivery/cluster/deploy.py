@@ -38,7 +38,7 @@ from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.prompts import Prompter
-from aegis_delivery.release import publish, registry
+from aegis_delivery.release import context, publish, registry
 from aegis_delivery.release.record import (
     ReleaseImage,
     ReleaseRecord,
@@ -63,9 +63,10 @@ def values_key(app: str) -> str:
 
 
 def deployment_values(
-    config: DeliveryConfig, tag: str, record: ReleaseRecord | None
+    config: DeliveryConfig, tag: str, record: ReleaseRecord | None, repository: str
 ) -> dict[str, object]:
-    """The values one deploy adds: the tag, and each app's repository and recorded digest."""
+    """The values one deploy adds: the tag, and each app's repository and recorded digest
+    (an app the record lacks: *repository*, what `publish.release_repository` says)."""
     apps: dict[str, object] = {}
     for app in config.apps:
         released = record.images.get(app) if record is not None else None
@@ -73,7 +74,7 @@ def deployment_values(
             "repository": (
                 released.repository
                 if released
-                else image_repository(config.registry, config.repository, app)
+                else image_repository(config.registry, repository, app)
             )
         }
         if released is not None and released.digest:
@@ -87,13 +88,17 @@ def values_path(config: DeliveryConfig) -> Path:
 
 
 def write_values(
-    runner: Runner, config: DeliveryConfig, tag: str, record: ReleaseRecord | None
+    runner: Runner,
+    config: DeliveryConfig,
+    tag: str,
+    record: ReleaseRecord | None,
+    environ: Mapping[str, str],
 ) -> Path:
     """The values file for one deploy (printed, not written, in a dry run)."""
     import yaml  # deferred: keeps `invoke --list` fast
 
     header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
-    document = deployment_values(config, tag, record)
+    document = deployment_values(config, tag, record, run_repository(config, environ))
     path = values_path(config)
     runner.write_file(path, header + yaml.safe_dump(document, sort_keys=True), "write the values")
     return path
@@ -115,13 +120,22 @@ def chosen_release(
     return chosen, found
 
 
+def run_repository(config: DeliveryConfig, environ: Mapping[str, str]) -> str:
+    """The repository this run publishes under, as push decides it."""
+    return publish.release_repository(config, context.run_repository(environ))
+
+
 def values_for(
-    runner: Runner, config: DeliveryConfig, environment: str, tag: str | None
+    runner: Runner,
+    config: DeliveryConfig,
+    environment: str,
+    tag: str | None,
+    environ: Mapping[str, str],
 ) -> tuple[Path, str, int]:
     """`invoke values`: from the release record, or for an explicit tag (pinned if recorded)."""
     config.environment(environment)
     chosen, record = chosen_release(runner, config, tag)
-    path = write_values(runner, config, chosen, record)
+    path = write_values(runner, config, chosen, record, environ)
     return path, chosen, len(record.digests()) if record else 0
 
 
@@ -131,12 +145,14 @@ def release_diff(
     cluster: Cluster,
     tag: str,
     record: ReleaseRecord | None,
+    environ: Mapping[str, str],
 ) -> ManifestDiff:
     """The objects this release would render against the live release's, as objects."""
     import yaml  # deferred: keeps `invoke --list` fast
 
     # The values go in on stdin (`--values=-`): no scratch file two diffs at once could share.
-    values = yaml.safe_dump(deployment_values(config, tag, record))
+    repository = run_repository(config, environ)
+    values = yaml.safe_dump(deployment_values(config, tag, record, repository))
     argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [Path("-")])
     rendered = runner.run(cluster.read(argv, "render the new release", stdin=values))
     live = runner.run(
@@ -253,7 +269,7 @@ def deploy(
         guard_context(runner, cluster)
         guard_namespace(runner, cluster, request.create_namespace)
         outcome.completed.append("guards")
-        diff = release_diff(runner, config, cluster, tag, record)
+        diff = release_diff(runner, config, cluster, tag, record, environ)
         diff.show(runner.console, request.environment)
         where = (
             f"kube context {cluster.target.kube_context}, namespace {cluster.target.namespace}, "
@@ -281,7 +297,7 @@ def deploy(
         elif record is not None:
             check_images(runner, config, record)
         outcome.digests = record.digests() if record else {}
-        values = write_values(runner, config, tag, record)
+        values = write_values(runner, config, tag, record, environ)
         lock = DeployLock(runner, cluster, holder=lock_holder(environ))
         lock.acquire()
         # Under the lock: a release pending now was left by an interrupted run, not by a deploy
@@ -457,7 +473,7 @@ def diff(
     config.environment(environment)
     chosen, record = chosen_release(runner, config, tag)
     cluster = connect_guarded(runner, config, environment, environ)
-    return release_diff(runner, config, cluster, chosen, record)
+    return release_diff(runner, config, cluster, chosen, record, environ)
 
 
 def audit(
@@ -513,6 +529,7 @@ def promotable(
             f"{request.source} is not healthy, nothing was promoted: {error.message}"
         ) from None
     sha = match.group(1) if (match := re.search(r"sha=(\w+)", current.description)) else "0000000"
+    repository = run_repository(config, environ)
     return ReleaseRecord(
         tag=tag,
         tags=(tag,),
@@ -520,7 +537,7 @@ def promotable(
             sha=sha.lower(),
             ref=f"{request.source}@{current.revision}",
             event="promote",
-            repository=config.repository.lower(),
+            repository=repository,
         ),
         actor=current_user(environ),
         created=publish.now(),
@@ -528,10 +545,10 @@ def promotable(
         promoted_from=f"{request.source}@{current.revision}",
         images={
             app: ReleaseImage(
-                repository=image_repository(config.registry, config.repository, app),
+                repository=image_repository(config.registry, repository, app),
                 digest=digest,
                 platforms=config.app(app).platforms,
-                tags=(f"{image_repository(config.registry, config.repository, app)}:{tag}",),
+                tags=(f"{image_repository(config.registry, repository, app)}:{tag}",),
                 # Only `invoke push` publishes, and only what passed the scan gate.
                 scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
             )

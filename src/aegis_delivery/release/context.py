@@ -86,7 +86,7 @@ def from_github(environ: Mapping[str, str]) -> BuildContext:
         event=event,
         ref=environ["GITHUB_REF"],
         sha=environ["GITHUB_SHA"],
-        repository=github_repository(environ),
+        repository=run_repository(environ),
         actor=environ.get("GITHUB_ACTOR", "github-actions"),
         pull_request=number,
         pull_request_head_sha=head_sha,
@@ -114,6 +114,12 @@ def github_repository(environ: Mapping[str, str]) -> str | None:
             "https://github.com/OWNER/NAME.git origin)"
         )
     return value
+
+
+def run_repository(environ: Mapping[str, str]) -> str | None:
+    """The repository `detect` gives a run, without asking git: GitHub's in Actions, else none
+    (the configured one applies)."""
+    return github_repository(environ) if environ.get("GITHUB_EVENT_NAME") else None
 
 
 def _git(root: Path, *arguments: str) -> str | None:

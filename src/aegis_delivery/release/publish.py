@@ -65,8 +65,11 @@ class ImagePlan:
         }
 
 
-def repository_of(config: DeliveryConfig, context: BuildContext) -> str:
-    return (context.repository or config.repository).lower()
+def release_repository(config: DeliveryConfig, run: str | None) -> str:
+    """OWNER/REPO that images are published under: the run's GitHub repository (a fork's, a
+    renamed one's: `context.run_repository`), else the configured one. Push, deploy-by-tag and
+    promote all ask here, so promote pins the repository push wrote to."""
+    return (run or config.repository).lower()
 
 
 def commit_time(root: Path, sha: str) -> str:
@@ -106,7 +109,7 @@ def plan_images(
     chosen_platforms = platforms(platform) if platform else None
     context = context or detect(config.root, env)
     decision = decide(context, config.default_branch, tag, config.release_aliases)
-    repository = repository_of(config, context)
+    repository = release_repository(config, context.repository)
     references = image_references(config.registry, repository, chosen, decision.tags)
     options = images.BuildOptions(
         apps=chosen,

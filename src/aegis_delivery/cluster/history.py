@@ -10,19 +10,15 @@ ConfigMaps.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import Cluster, history
+from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.errors import AegisError
 from aegis_delivery.runner import Runner
-
-_BY = re.compile(r"(?:^|\s)by=(\S+)")
-_REASON = re.compile(r"(?:^|\s)reason=(.+)$")
-_TAG = re.compile(r"(?:^|\s)tag=(\S+)")
 
 
 @dataclass(frozen=True)
@@ -108,20 +104,20 @@ def audit_trail(runner: Runner, cluster: Cluster) -> AuditTrail:
         tag, digests = deployed_values(result.stdout) if result.ran and result.ok else (None, {})
         described = revision.description
         audit = audits.get(revision.revision, {})
-        by = audit.get("by") or (m.group(1) if (m := _BY.search(described)) else None)
-        reason = audit.get("reason") or (m.group(1) if (m := _REASON.search(described)) else None)
-        promoted = m.group(1) if (m := re.search(r"promoted-from=(\S+)", described)) else None
+        note = RevisionNote.parse(described)
+        by = audit.get("by") or note.by
+        reason = audit.get("reason") or note.reason
         trail.entries.append(
             AuditEntry(
                 revision=revision.revision,
                 updated=revision.updated,
                 status=revision.status,
-                tag=tag or (m.group(1) if (m := _TAG.search(described)) else None),
+                tag=tag or note.tag,
                 digests=digests,
                 by=by,
                 reason=reason,
                 description=described,
-                promoted_from=promoted,
+                promoted_from=note.promoted_from,
             )
         )
     return trail

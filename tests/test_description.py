@@ -47,3 +47,15 @@ def test_helms_own_descriptions_have_no_fields_and_nothing_is_made_up() -> None:
 def test_any_description_parses_to_a_note(text: str) -> None:
     note = RevisionNote.parse(text)
     assert all(value is None or value for value in note.__dict__.values())
+
+
+def test_the_one_clock_gives_whole_utc_seconds_in_both_formats() -> None:
+    import datetime as dt
+
+    from aegis_delivery import clock
+
+    moment = dt.datetime(2026, 12, 7, 1, 2, 3, tzinfo=dt.UTC)
+    assert clock.iso(moment) == "2026-12-07T01:02:03+00:00"
+    assert clock.rfc3339(moment) == "2026-12-07T01:02:03Z"
+    now = clock.now()
+    assert now.tzinfo is dt.UTC and now.microsecond == 0

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from aegis_delivery import clock
 from aegis_delivery.runner import Runner, Step
 
 
@@ -85,7 +85,7 @@ def remember_pass(runner: Runner, record: Path, sessions: Sequence[str], fingerp
     document = {
         "fingerprint": fingerprint,
         "sessions": list(sessions),
-        "passed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "passed_at": clock.iso(),
     }
     runner.write_file(record, json.dumps(document) + "\n", "remember the gate passed")
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aegis_delivery.ci import current_user
+from aegis_delivery.clock import now as utc_now
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import Cluster
 from aegis_delivery.errors import AegisError, CommandFailed
@@ -34,10 +35,6 @@ def lock_holder(environ: Mapping[str, str]) -> str:
     return f"{user}@{socket.gethostname()}/{run}"
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass
 class DeployLock:
     """Acquire before helm changes the release; released on every exit path."""
@@ -45,7 +42,7 @@ class DeployLock:
     runner: Runner
     cluster: Cluster
     holder: str = field(default_factory=lambda: lock_holder(os.environ))
-    clock: Callable[[], dt.datetime] = _utcnow
+    clock: Callable[[], dt.datetime] = utc_now
     sleep: Callable[[float], None] = time.sleep
     held: bool = False
 

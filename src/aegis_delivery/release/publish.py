@@ -10,13 +10,13 @@ digests (``buildx imagetools create``), checked to list exactly those platforms.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aegis_delivery import clock
 from aegis_delivery.ci import on_github_actions
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed, InputError
@@ -87,7 +87,7 @@ def commit_time(root: Path, sha: str) -> str:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    return clock.iso()
 
 
 def plan_images(

@@ -12,7 +12,6 @@ the referrers API first, then the fallback tag. Every hop is checked against its
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
+from aegis_delivery import clock
 from aegis_delivery.errors import AegisError, ExitCode, InputError
 from aegis_delivery.release import registry
 from aegis_delivery.release.registry import Credentials, one_line
@@ -402,7 +402,7 @@ def attach(
     subject_body, subject_type = subject
     client.put_blob(EMPTY_BLOB)
     client.put_blob(sbom)
-    stamp = created or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = created or clock.rfc3339()
     manifest = artifact_manifest(image.digest, subject_type, len(subject_body), sbom, stamp)
     body = canonical(manifest)
     digest = sha256_of(body)

@@ -43,7 +43,6 @@ from aegis_delivery.release.record import (
     ReleaseImage,
     ReleaseRecord,
     ScanVerdict,
-    Source,
     read_optional,
     read_record,
 )
@@ -525,19 +524,14 @@ def promotable(
             f"({current.description!r}): deploy a release record there first"
         )
     repository = run_repository(config, environ)
-    return ReleaseRecord(
+    return ReleaseRecord.promoted(
         tag=tag,
-        tags=(tag,),
-        source=Source(
-            sha=sha.lower(),
-            ref=f"{request.source}@{current.revision}",
-            event="promote",
-            repository=repository,
-        ),
+        source_environment=request.source,
+        revision=current.revision,
+        sha=sha,
+        repository=repository,
         actor=current_user(environ),
-        created=publish.now(),
         reason=request.reason,
-        promoted_from=f"{request.source}@{current.revision}",
         images={
             app: ReleaseImage(
                 repository=image_repository(config.registry, repository, app),

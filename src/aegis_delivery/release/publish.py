@@ -83,10 +83,6 @@ def commit_time(root: Path, sha: str) -> str:
     )
     if result.returncode == 0 and result.stdout.strip():
         return result.stdout.strip()
-    return now()
-
-
-def now() -> str:
     return clock.iso()
 
 
@@ -410,7 +406,7 @@ def release(
             sbom=attached,
             platform_digests={p: d for p, d in platform_digests.items() if d},
         )  # fmt: skip
-    record = ReleaseRecord(
+    record = ReleaseRecord.published(
         tag=plan.tag,
         tags=plan.decision.tags,
         source=Source(
@@ -420,7 +416,6 @@ def release(
             repository=plan.repository,
         ),
         actor=plan.context.actor,
-        created=now(),
         reason=reason,
         images=published,
     )

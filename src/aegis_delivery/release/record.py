@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from aegis_delivery import clock
 from aegis_delivery.errors import InputError
 
 SCHEMA = 1
@@ -80,6 +81,48 @@ class ReleaseRecord(_Strict):
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    @classmethod
+    def published(
+        cls,
+        *,
+        tag: str,
+        tags: tuple[str, ...],
+        source: Source,
+        actor: str,
+        images: Mapping[str, ReleaseImage],
+        reason: str | None = None,
+    ) -> ReleaseRecord:
+        """What `invoke push` writes: built, scanned and pushed now."""
+        return cls(tag=tag, tags=tags, source=source, actor=actor, created=clock.iso(),
+                   reason=reason, images=dict(images))  # fmt: skip
+
+    @classmethod
+    def promoted(
+        cls,
+        *,
+        tag: str,
+        source_environment: str,
+        revision: int,
+        sha: str,
+        repository: str,
+        actor: str,
+        images: Mapping[str, ReleaseImage],
+        reason: str | None = None,
+    ) -> ReleaseRecord:
+        """What `invoke promote` deploys: the digests verified in SOURCE at REVISION, under
+        their one tag; nothing rebuilt or re-tagged."""
+        origin = f"{source_environment}@{revision}"
+        return cls(
+            tag=tag,
+            tags=(tag,),
+            source=Source(sha=sha.lower(), ref=origin, event="promote", repository=repository),
+            actor=actor,
+            created=clock.iso(),
+            reason=reason,
+            promoted_from=origin,
+            images=dict(images),
+        )
 
     def digests(self) -> dict[str, str]:
         """Each app's digest (apps without one, in a dry run's plan, are left out)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import certifi
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aegis_delivery.errors import ExitCode, InputError
@@ -94,6 +94,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
         resolve_ca_bundle(str(tmp_path), {}, VARIABLE)
 
 
+@settings(deadline=None)  # a file per example: the disk, not the parser, sets the pace
 @given(st.binary(max_size=300))
 def test_any_bytes_are_a_bundle_or_an_input_error(content: bytes) -> None:
     import tempfile

@@ -71,7 +71,10 @@ def check_bundle(path: Path, source: str) -> CaBundle:
             f"CA bundle {where}: holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
         )
     try:
-        ssl.create_default_context().load_verify_locations(cadata=content.decode("ascii"))
+        # an empty context: the default one would load the whole system store first
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(
+            cadata=content.decode("ascii")
+        )
     except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
         reason = re.sub(r"\s+", " ", str(error))[:120]
         raise InputError(f"CA bundle {where}: not a valid PEM bundle ({reason})") from None

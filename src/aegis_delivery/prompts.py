@@ -13,7 +13,7 @@ from typing import IO
 
 from aegis_delivery.console import Console
 from aegis_delivery.errors import InputError
-from aegis_delivery.validation import one_line
+from aegis_delivery.validation import printable_line
 
 
 class Prompter:
@@ -46,14 +46,14 @@ class Prompter:
     def reason(self, given: str | None, *, what: str, hint: str) -> str:
         """The reason as given, or asked for at a terminal; one printable line either way."""
         if given is not None:
-            return one_line(given, what=what, hint=hint)
+            return printable_line(given, what=what, hint=hint)
         if not self.can_ask:
             raise InputError(
                 f"{what} is required: {hint} (or run the command at a terminal without --yes "
                 "to be asked for it)"
             )
         answer = self._ask("Reason (one line, recorded in the release description): ")
-        return one_line(answer, what="the reason", hint=hint)
+        return printable_line(answer, what="the reason", hint=hint)
 
     def confirm(self, title: str, details: Sequence[str], *, console: Console) -> None:
         """Show what is about to happen and ask; skipped with --yes or in CI."""

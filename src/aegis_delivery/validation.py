@@ -41,7 +41,7 @@ def image_digest(value: str, *, what: str = "digest") -> str:
     return value
 
 
-def one_line(value: str, *, what: str, hint: str) -> str:
+def printable_line(value: str, *, what: str, hint: str) -> str:
     """A required single line of printable text (a reason): recorded in helm descriptions."""
     text = non_empty(value, what=what, hint=hint)
     if any(not character.isprintable() for character in text) or len(text) > 200:

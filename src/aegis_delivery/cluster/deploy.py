@@ -337,7 +337,7 @@ class RollbackRequest:
 ROLLBACK_HINT = "a rollback records why, e.g. --reason 'INC-123: v1.4 breaks login'"
 
 
-def show_history(runner: Runner, revisions: Sequence[helm_cli.Revision]) -> None:
+def show_revisions(runner: Runner, revisions: Sequence[helm_cli.Revision]) -> None:
     for item in sorted(revisions, key=lambda r: r.revision):
         runner.console.info(
             f"revision {item.revision}: {item.status} {item.updated} {item.description}"
@@ -364,7 +364,7 @@ def rollback(
     revisions = known_history(runner, cluster)
     target: int | None = request.revision
     if revisions is not None:  # None: not answered (a dry run without the cluster)
-        show_history(runner, revisions)
+        show_revisions(runner, revisions)
         chosen = helm_cli.rollback_target(revisions, request.revision)
         target = chosen.revision
         ask.confirm(

@@ -15,9 +15,9 @@ from aegis_delivery.release.trivy import (
     apply_policy,
     load_ignores,
     parse_report,
-    parse_severities,
     summary_rows,
 )
+from aegis_delivery.validation import parse_severities
 
 FIXTURE = (Path(__file__).parent / "fixtures" / "trivy-image.json").read_text()
 TODAY = dt.date(2026, 11, 26)

@@ -11,7 +11,8 @@ import pytest
 
 from aegis_delivery.errors import InputError
 from aegis_delivery.release.context import BuildContext, detect, from_github
-from aegis_delivery.release.tags import check_alias, decide, image_references, slug
+from aegis_delivery.release.tags import decide, image_references, slug
+from aegis_delivery.validation import check_alias
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 HEAD = "fedcba9876543210fedcba9876543210fedcba98"

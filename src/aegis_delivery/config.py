@@ -16,9 +16,12 @@ from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
 from aegis_delivery.errors import ConfigError
-from aegis_delivery.release.tags import check_alias
-from aegis_delivery.release.trivy import SEVERITIES, parse_severities
-from aegis_delivery.validation import PLATFORM_PATTERN
+from aegis_delivery.validation import (
+    PLATFORM_PATTERN,
+    SEVERITIES,
+    check_alias,
+    parse_severities,
+)
 
 TABLE = "tool.aegis"
 _DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?\Z")

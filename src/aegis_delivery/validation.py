@@ -75,3 +75,29 @@ def non_empty(value: str | None, *, what: str, hint: str) -> str:
     if value is None or not value.strip():
         raise InputError(f"{what} is required: {hint}")
     return value.strip()
+
+
+# Trivy's severities, lowest first: the scan policy's grammar (config reads it, trivy uses it).
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+
+
+def parse_severities(text: str) -> frozenset[str]:
+    chosen = frozenset(part.strip().upper() for part in text.split(",") if part.strip())
+    unknown = sorted(chosen - set(SEVERITIES))
+    if not chosen or unknown:
+        raise ValueError(f"severities must be a list of {', '.join(SEVERITIES)}; got {text!r}")
+    return chosen
+
+
+LATEST = "latest"  # main's moving tag: never a release alias
+_ALIAS = re.compile(r"^(?:[A-Za-z0-9_.-]|\{(?:major|minor|patch)\})+$")
+
+
+def check_alias(template: str) -> str:
+    """A release alias template such as ``{major}.{minor}``; ``latest`` is main's, never one."""
+    if not _ALIAS.match(template) or template == LATEST:
+        raise ValueError(
+            f"{template!r} is not a release alias: expected a tag template built from "
+            "{major}, {minor}, {patch} and tag characters, e.g. '{major}.{minor}' (never 'latest')"
+        )
+    return template

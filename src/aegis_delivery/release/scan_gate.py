@@ -11,7 +11,6 @@ from pathlib import Path
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import GateFailed, ToolUnavailable
 from aegis_delivery.release.trivy import (
-    SEVERITIES,
     ScanPolicy,
     ScanReport,
     apply_policy,
@@ -24,6 +23,7 @@ from aegis_delivery.release.trivy import (
 )
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.tools import require
+from aegis_delivery.validation import SEVERITIES
 
 VULNERABILITIES_OFF = (
     "VULNERABILITY SCANNING IS OFF ([tool.aegis.scan] vulnerabilities = false): "

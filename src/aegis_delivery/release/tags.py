@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aegis_delivery.release.context import BuildContext
-from aegis_delivery.validation import docker_tag
+from aegis_delivery.validation import LATEST, docker_tag
 
 # semver.org's grammar, with an optional leading "v" as release tags are usually written.
 SEMVER = re.compile(
@@ -32,12 +32,10 @@ SEMVER = re.compile(
     r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-LATEST = "latest"
 
 
 # Placeholders a release alias may use: ``{major}.{minor}`` turns v1.2.3 into 1.2.
 ALIAS_FIELDS = ("major", "minor", "patch")
-_ALIAS = re.compile(r"^(?:[A-Za-z0-9_.-]|\{(?:major|minor|patch)\})+$")
 
 
 @dataclass(frozen=True)
@@ -52,16 +50,6 @@ class TagDecision:
     def primary(self) -> str:
         """The release's own tag: recorded, deployed and verified (never ``latest``)."""
         return self.tags[0]
-
-
-def check_alias(template: str) -> str:
-    """A release alias template such as ``{major}.{minor}``; ``latest`` is main's, never one."""
-    if not _ALIAS.match(template) or template == LATEST:
-        raise ValueError(
-            f"{template!r} is not a release alias: expected a tag template built from "
-            "{major}, {minor}, {patch} and tag characters, e.g. '{major}.{minor}' (never 'latest')"
-        )
-    return template
 
 
 def release_aliases(version: re.Match[str], templates: Sequence[str]) -> tuple[str, ...]:

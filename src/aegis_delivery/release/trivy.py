@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aegis_delivery.errors import InputError, ToolUnavailable
+from aegis_delivery.validation import SEVERITIES
 
-SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 SUPPORTED_SCHEMA_VERSION = 2
 
 
@@ -77,14 +77,6 @@ class ScanReport:
             "unfixed_skipped": self.unfixed_skipped,
             "notes": list(self.notes),
         }
-
-
-def parse_severities(text: str) -> frozenset[str]:
-    chosen = frozenset(part.strip().upper() for part in text.split(",") if part.strip())
-    unknown = sorted(chosen - set(SEVERITIES))
-    if not chosen or unknown:
-        raise ValueError(f"severities must be a list of {', '.join(SEVERITIES)}; got {text!r}")
-    return chosen
 
 
 def _text(value: object) -> str:

@@ -22,13 +22,13 @@ import pytest
 from aegis_delivery.cluster import deploy
 from aegis_delivery.cluster.access import connect
 from aegis_delivery.cluster.lock import DeployLock
+from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
 from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Step
-from aegis_delivery.verification import verify_cluster
 from tests.capture import CAPTURED
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.fake_runner import ScriptedRunner
@@ -702,7 +702,7 @@ def test_the_verify_task_checks_the_recorded_digests(
 ) -> None:
     wrong = "sha256:" + "c" * 64
     config.build.release_file.write_text(release_record().text().replace(DIGEST_UI, wrong))
-    monkeypatch.setattr("aegis_delivery.verification.POLL_SECONDS", 0.01)
+    monkeypatch.setattr("aegis_delivery.cluster.verify.POLL_SECONDS", 0.01)
     staging = replace(config.environments["staging"], timeout=Duration.parse("1s"))
     script_cluster(runner)
     with pytest.raises(GateFailed, match=f"expected {wrong}"):

@@ -35,6 +35,7 @@ from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
 from aegis_delivery.cluster.history import AuditTrail, audit_trail, deployed_values
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
+from aegis_delivery.cluster.verify import diagnose, verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.prompts import Prompter
@@ -49,7 +50,7 @@ from aegis_delivery.release.record import (
 from aegis_delivery.release.tags import image_repository
 from aegis_delivery.runner import Runner
 from aegis_delivery.validation import docker_tag
-from aegis_delivery.verification import VerifyReport, diagnose, parse_pods, verify_cluster
+from aegis_delivery.verification import VerifyReport, parse_pods
 
 VALUES_FILE = "values.deployment.yaml"
 REASON_HINT = "an emergency deploy records why, e.g. --reason 'hotfix for INC-123'"

@@ -11,7 +11,7 @@ import os
 import re
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aegis_delivery.ci import current_user
@@ -30,6 +30,9 @@ class BuildContext:
     actor: str
     pull_request: int | None = None
     pull_request_head_sha: str | None = None
+    # The source commit's time (git's %cI): the image's `created` label, so a rebuild of the
+    # same commit is the same image. None when git cannot say (the label is then "now").
+    committed: str | None = None
 
     @property
     def branch(self) -> str | None:
@@ -157,8 +160,16 @@ def from_git(root: Path, environ: Mapping[str, str]) -> BuildContext:
 
 
 def detect(root: Path, environ: Mapping[str, str] | None = None) -> BuildContext:
-    """GitHub's context when GitHub Actions set it, else the local checkout's."""
+    """GitHub's context when GitHub Actions set it, else the local checkout's; with the source
+    commit's time, read here once so that planning stays pure."""
     env = os.environ if environ is None else environ
-    if env.get("GITHUB_EVENT_NAME"):
-        return from_github(env)
-    return from_git(root, env)
+    context = from_github(env) if env.get("GITHUB_EVENT_NAME") else from_git(root, env)
+    return replace(context, committed=commit_time(root, context.source_sha))
+
+
+def commit_time(root: Path, sha: str) -> str | None:
+    """The commit's time as git records it, or None where git cannot say."""
+    try:
+        return _git(root, "show", "-s", "--format=%cI", sha) or None
+    except ToolUnavailable:
+        return None

@@ -11,7 +11,6 @@ digests (``buildx imagetools create``), checked to list exactly those platforms.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,20 +71,6 @@ def release_repository(config: DeliveryConfig, run: str | None) -> str:
     return (run or config.repository).lower()
 
 
-def commit_time(root: Path, sha: str) -> str:
-    """The commit's time: a deterministic `created` label, so a no-op rebuild is a no-op."""
-    result = subprocess.run(  # noqa: S603 - fixed argv, read-only
-        ["git", "show", "-s", "--format=%cI", sha],  # noqa: S607
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode == 0 and result.stdout.strip():
-        return result.stdout.strip()
-    return clock.iso()
-
-
 def plan_images(
     config: DeliveryConfig,
     *,
@@ -113,7 +98,7 @@ def plan_images(
         ca_bundle=resolve_ca_bundle(ca_bundle, env, config.build.ca_bundle_env),
         cache=config.build.cache,
         ci=on_github_actions(env),
-        created=commit_time(config.root, context.source_sha),
+        created=context.committed or clock.iso(),
         output_directory=config.work(),
         extra_build_args=images.parse_build_args(build_args, tuple(config.apps)),
         stage=stage,

@@ -112,6 +112,24 @@ def test_doctor_reports_missing_pinned_tools_as_unavailable(tmp_path: Path) -> N
     assert "not available:" in result.stderr and "helm" in result.stderr
 
 
+def test_doctor_finds_the_environments_nox_and_names_the_ca_bundle(tmp_path: Path) -> None:
+    """Run as the README runs it (`.venv/bin/invoke doctor`, nothing activated): nox is the
+    environment's own, not PATH's; the CA bundle builds would trust is named with its source."""
+    path = ":".join(p for p in os.environ["PATH"].split(":")
+                    if Path(p).resolve() != Path(sys.executable).parent.resolve())  # fmt: skip
+    result = invoke("doctor", "--json", PATH=path, SSL_CERT_FILE="", AEGIS_CA_BUNDLE="")
+    document = json.loads(result.stdout)
+    assert document["tools"]["nox"]["ok"], document["tools"]["nox"]
+    assert Path(document["tools"]["nox"]["path"]).parent == Path(sys.executable).parent
+    trust = document["ca_bundle"]
+    assert trust["ok"] and trust["source"].startswith("the system store") and trust["path"]
+    refused = invoke("doctor", "--ca-bundle", str(tmp_path / "proxy-ca.pem"), PATH=path)
+    assert refused.returncode == 2, refused.stderr
+    assert f"CA bundle {tmp_path / 'proxy-ca.pem'} (from --ca-bundle): no such file" in (
+        refused.stderr
+    )
+
+
 def test_nox_lists_the_gates_and_holds_no_thresholds() -> None:
     nox = shutil.which("nox")
     if nox is None:

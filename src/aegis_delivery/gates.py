@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from aegis_delivery import clock
 from aegis_delivery.runner import Runner, Step
+from aegis_delivery.tools import beside_interpreter
 
 
 def nox_command() -> str:
     """The nox installed beside this Python (`.venv/bin/nox`, no activation needed), else PATH's."""
-    beside = Path(sys.executable).parent / "nox"
-    return str(beside) if beside.is_file() else "nox"
+    beside = beside_interpreter("nox")
+    return str(beside) if beside is not None else "nox"
 
 
 def nox_step(sessions: Sequence[str]) -> Step:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +46,23 @@ class ToolLocation:
         return self.path is not None
 
 
+def beside_interpreter(name: str) -> Path | None:
+    """A tool installed in this Python's own environment (`.venv/bin/nox`): found without
+    activating it, as the README's `.venv/bin/invoke ...` commands run."""
+    beside = Path(sys.executable).parent / name
+    return beside if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
 def locate(name: str, root: Path, environ: Mapping[str, str] | None = None) -> ToolLocation:
-    """The project's pinned copy first, then PATH (for tools the project does not pin)."""
+    """The project's pinned copy first, then this environment's, then PATH (for tools the
+    project does not pin)."""
     pinned = tools_directory(root, environ) / name
     if pinned.is_file() and os.access(pinned, os.X_OK):
         return ToolLocation(name, pinned)
     if name in PINNED_TOOLS:
         return ToolLocation(name, None)
+    if (own := beside_interpreter(name)) is not None:
+        return ToolLocation(name, own)
     found = shutil.which(name)
     return ToolLocation(name, Path(found) if found else None)
 

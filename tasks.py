@@ -202,10 +202,12 @@ def sbom(
             "dry_run": DRY_RUN})  # fmt: skip
 def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:
     """Write helm/values.deployment.yaml from the release record: tag and pinned digests."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import (
+        values as chart_values,  # deferred: keeps `invoke --list` fast
+    )
 
     with task_session(c, dry_run=dry_run) as session:
-        path, chosen, pinned = deploy_flow.values_for(
+        path, chosen, pinned = chart_values.values_for(
             session.runner, session.config, env, tag, os.environ
         )
         session.console.success(f"{path} (tag {chosen}, {pinned} digests pinned)")
@@ -338,11 +340,11 @@ def promote(
     json: bool = False,
 ) -> None:
     """Deploy to --to exactly the digests running and verified in --from: no rebuild, no re-tag."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery import promote as promotion  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        request = deploy_flow.PromoteRequest(from_, to, yes, reason, record_only)
-        result = deploy_flow.promote(session.runner, session.config, request, os.environ)
+        request = promotion.PromoteRequest(from_, to, yes, reason, record_only)
+        result = promotion.promote(session.runner, session.config, request, os.environ)
         reports.show_published(session.console, result, session.config.build.release_file)
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from aegis_delivery.chart_gate import run_gate, values_files
-from aegis_delivery.cluster.deploy import deployment_values, values_key
+from aegis_delivery.cluster.values import deployment_values, values_key
 from aegis_delivery.config import load_config
 from aegis_delivery.errors import CommandFailed, GateFailed
 from aegis_delivery.masking import Masker

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from aegis_delivery import promote as promotion
 from aegis_delivery.cluster import deploy
 from aegis_delivery.cluster.helm import Helm
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
@@ -393,9 +394,9 @@ def test_promote_deploys_exactly_what_runs_verified_in_staging(
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
     cluster.record("main-2222222", DIGESTS_V2)  # a newer record on disk is NOT what is promoted
-    request = deploy.PromoteRequest("staging", "production", yes=True, reason="weekly release")
+    request = promotion.PromoteRequest("staging", "production", yes=True, reason="weekly release")
     with cluster.runner() as runner:
-        outcome = deploy.promote(runner, config, request, environ)
+        outcome = promotion.promote(runner, config, request, environ)
     assert isinstance(outcome, deploy.DeployOutcome) and outcome.digests == DIGESTS_V1
     assert outcome.verify is not None and outcome.verify.passed
     images = {
@@ -435,9 +436,9 @@ def test_promote_pins_the_repository_push_wrote_to_in_a_fork(
         "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
         "GITHUB_REPOSITORY": "Fork-Owner/aegis-fork",
     }  # fmt: skip
-    request = deploy.PromoteRequest("staging", "production", yes=True, reason="fork release")
+    request = promotion.PromoteRequest("staging", "production", yes=True, reason="fork release")
     with cluster.runner() as runner:
-        promoted = deploy.promotable(runner, config, request, environ)
+        promoted = promotion.promotable(runner, config, request, environ)
     assert {app: image.repository for app, image in promoted.images.items()} == {
         app: f"{fork}/{app}" for app in DIGESTS_V1
     }
@@ -462,10 +463,10 @@ def test_promote_refuses_an_unhealthy_staging(cluster: Cluster, tmp_path: Path) 
             tmp_path / "production.yaml", "aegis-production", "aegis-production"
         ),
     }
-    request = deploy.PromoteRequest("staging", "production", yes=True)
+    request = promotion.PromoteRequest("staging", "production", yes=True)
     with (
         pytest.raises(AegisError, match="staging is not healthy, nothing was promoted"),
         cluster.runner() as runner,
     ):
-        deploy.promote(runner, config, request, environ)
+        promotion.promote(runner, config, request, environ)
     assert cluster.api.list("v1/secrets", "aegis-production", "owner=helm") == []

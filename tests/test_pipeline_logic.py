@@ -202,6 +202,18 @@ def stack(config: DeliveryConfig) -> Iterator[DeliveryConfig]:
     server.shutdown()
 
 
+def verify_fails(
+    stack: DeliveryConfig, console: RecordingConsole, match: str, tag: str = "main-0123456",
+    logs: str = "",
+) -> None:  # fmt: skip
+    """The local verify, with a 1 s timeout, fails naming *match*; the logs it shows are *logs*."""
+    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
+    with ScriptedRunner(console, console.masker) as runner:
+        runner.answer("compose", "logs", reply=(0, logs, ""))
+        with pytest.raises(GateFailed, match=match):
+            local.verify(runner, quick, tag, sleep=lambda s: None)
+
+
 def test_the_local_verify_passes_every_check(
     stack: DeliveryConfig, console: RecordingConsole
 ) -> None:
@@ -215,33 +227,22 @@ def test_the_local_verify_names_the_failing_check_and_shows_the_logs(
     stack: DeliveryConfig, console: RecordingConsole, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Stack, "broken", "/healthz")
-    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
-    with ScriptedRunner(console, console.masker) as runner:
-        runner.answer("compose", "logs", reply=(0, "monitor-api  | RuntimeError: broken build", ""))
-        with pytest.raises(GateFailed, match="monitor-api /healthz answered 500"):
-            local.verify(runner, quick, "main-0123456", sleep=lambda s: None)
+    logs = "monitor-api  | RuntimeError: broken build"
+    verify_fails(stack, console, "monitor-api /healthz answered 500", logs=logs)
     assert "RuntimeError: broken build" in console.text
 
 
 def test_the_local_verify_checks_the_image_tag(
     stack: DeliveryConfig, console: RecordingConsole
 ) -> None:
-    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
-    with ScriptedRunner(console, console.masker) as runner:
-        runner.answer("compose", "logs", reply=(0, "", ""))
-        with pytest.raises(GateFailed, match="runs image tag 'main-0123456', expected 'v9'"):
-            local.verify(runner, quick, "v9", sleep=lambda s: None)
+    verify_fails(stack, console, "runs image tag 'main-0123456', expected 'v9'", tag="v9")
 
 
 def test_the_local_verify_needs_postgresql_ok(
     stack: DeliveryConfig, console: RecordingConsole, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(Stack, "postgres", "not_configured")
-    quick = replace(stack, local=replace(stack.local, verify_timeout=Duration.parse("1s")))
-    with ScriptedRunner(console, console.masker) as runner:
-        runner.answer("compose", "logs", reply=(0, "", ""))
-        with pytest.raises(GateFailed, match="PostgreSQL check is 'not_configured', expected"):
-            local.verify(runner, quick, "main-0123456", sleep=lambda s: None)
+    verify_fails(stack, console, "PostgreSQL check is 'not_configured', expected")
 
 
 def test_the_stack_has_postgresql_healthy_before_the_api_with_a_private_password(

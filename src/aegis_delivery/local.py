@@ -9,7 +9,6 @@ every line the toolkit prints and never appears on the command line.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 import urllib.error
@@ -116,11 +115,7 @@ def database_password(runner: Runner, config: DeliveryConfig) -> str:
         password = ""
     if not password:
         password = secrets.token_urlsafe(24)
-        if not runner.dry_run:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-                out.write(password + "\n")
+        runner.write_file(path, password + "\n", "keep the local database's password", private=True)
     runner.masker.add(password)
     return password
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery.cluster import deploy as deploy_flow
+from aegis_delivery.cluster import values as chart_values
 from aegis_delivery.config import DeliveryConfig, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
@@ -127,7 +128,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     # values: the release's own tag and every digest, pinned.
     (tmp_path / "chart").mkdir()
     with Runner(console, console.masker) as runner:
-        path, tag, pinned = deploy_flow.values_for(runner, config, "staging", None, {})
+        path, tag, pinned = chart_values.values_for(runner, config, "staging", None, {})
     values = path.read_text()
     assert tag == version and pinned == 2 and f"imageTag: {version}" in values
     assert all(str(image.digest) in values for image in written.images.values())

@@ -33,110 +33,28 @@ from aegis_delivery.cluster.access import (
 )
 from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
-from aegis_delivery.cluster.history import AuditTrail, audit_trail, deployed_values
+from aegis_delivery.cluster.history import AuditTrail, audit_trail
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
+from aegis_delivery.cluster.values import (
+    chosen_release,
+    deployment_values,
+    published_repository,
+    write_values,
+)
 from aegis_delivery.cluster.verify import diagnose, verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed, InputError
 from aegis_delivery.prompts import Prompter
-from aegis_delivery.release import context, publish, registry
+from aegis_delivery.release import publish, registry
 from aegis_delivery.release.record import (
-    ReleaseImage,
     ReleaseRecord,
-    ScanVerdict,
     read_optional,
     read_record,
 )
-from aegis_delivery.release.tags import image_repository
 from aegis_delivery.runner import Runner
-from aegis_delivery.validation import docker_tag
 from aegis_delivery.verification import VerifyReport, parse_pods
 
-VALUES_FILE = "values.deployment.yaml"
 REASON_HINT = "an emergency deploy records why, e.g. --reason 'hotfix for INC-123'"
-
-
-def values_key(app: str) -> str:
-    """``monitor-api`` -> ``monitorApi``, the chart's key for the app."""
-    first, *rest = app.split("-")
-    return first + "".join(part.capitalize() for part in rest)
-
-
-def deployment_values(
-    config: DeliveryConfig, tag: str, record: ReleaseRecord | None, repository: str
-) -> dict[str, object]:
-    """The values one deploy adds: the tag, and each app's repository and recorded digest
-    (an app the record lacks: *repository*, what `publish.release_repository` says)."""
-    apps: dict[str, object] = {}
-    for app in config.apps:
-        released = record.images.get(app) if record is not None else None
-        image: dict[str, str] = {
-            "repository": (
-                released.repository
-                if released
-                else image_repository(config.registry, repository, app)
-            )
-        }
-        if released is not None and released.digest:
-            image["digest"] = released.digest
-        apps[values_key(app)] = {"image": image}
-    return {"global": {"imageTag": tag}, "apps": apps}
-
-
-def values_path(config: DeliveryConfig) -> Path:
-    return config.chart / VALUES_FILE
-
-
-def write_values(
-    runner: Runner,
-    config: DeliveryConfig,
-    tag: str,
-    record: ReleaseRecord | None,
-    environ: Mapping[str, str],
-) -> Path:
-    """The values file for one deploy (printed, not written, in a dry run)."""
-    import yaml  # deferred: keeps `invoke --list` fast
-
-    header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
-    document = deployment_values(config, tag, record, run_repository(config, environ))
-    path = values_path(config)
-    runner.write_file(path, header + yaml.safe_dump(document, sort_keys=True), "write the values")
-    return path
-
-
-def chosen_release(
-    runner: Runner, config: DeliveryConfig, tag: str | None
-) -> tuple[str, ReleaseRecord | None]:
-    """The release record's tag and record; with an explicit --tag, that tag, pinned only when
-    the record is for it (values, diff)."""
-    if tag is None:
-        recorded = read_record(config.build.release_file)
-        return recorded.tag, recorded
-    chosen = docker_tag(tag, what="--tag")
-    found = read_optional(config.build.release_file)
-    if found is not None and found.tag != chosen:
-        runner.console.warn(f"the release record is for {found.tag!r}: {chosen!r} is not pinned")
-        return chosen, None
-    return chosen, found
-
-
-def run_repository(config: DeliveryConfig, environ: Mapping[str, str]) -> str:
-    """The repository this run publishes under, as push decides it."""
-    return publish.release_repository(config, context.run_repository(environ))
-
-
-def values_for(
-    runner: Runner,
-    config: DeliveryConfig,
-    environment: str,
-    tag: str | None,
-    environ: Mapping[str, str],
-) -> tuple[Path, str, int]:
-    """`invoke values`: from the release record, or for an explicit tag (pinned if recorded)."""
-    config.environment(environment)
-    chosen, record = chosen_release(runner, config, tag)
-    path = write_values(runner, config, chosen, record, environ)
-    return path, chosen, len(record.digests()) if record else 0
 
 
 def release_diff(
@@ -151,7 +69,7 @@ def release_diff(
     import yaml  # deferred: keeps `invoke --list` fast
 
     # The values go in on stdin (`--values=-`): no scratch file two diffs at once could share.
-    repository = run_repository(config, environ)
+    repository = published_repository(config, environ)
     values = yaml.safe_dump(deployment_values(config, tag, record, repository))
     argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [Path("-")])
     rendered = runner.run(cluster.read(argv, "render the new release", stdin=values))
@@ -472,97 +390,3 @@ def audit(
     """`invoke history`: every revision with its tag, digests, who and why."""
     cluster = connect_guarded(runner, config, environment, environ)
     return audit_trail(runner, cluster)
-
-
-@dataclass(frozen=True)
-class PromoteRequest:
-    source: str
-    target: str
-    yes: bool = False
-    reason: str | None = None
-    record_only: bool = False  # CI's first half: read and verify the source, write the record
-
-
-def promotable(
-    runner: Runner, config: DeliveryConfig, request: PromoteRequest, environ: Mapping[str, str]
-) -> ReleaseRecord:
-    """What runs, verified, in the source environment, as a release record for the target."""
-    cluster = connect_guarded(runner, config, request.source, environ)
-    revisions = history(runner, cluster)
-    current = max(revisions, key=lambda r: r.revision, default=None)
-    if current is None or current.status != "deployed":
-        state = (
-            f"is {current.status} at revision {current.revision}" if current else "has no release"
-        )
-        raise InputError(
-            f"{request.source} {state}: only a deployed, verified release can be promoted"
-        )
-    values = runner.run(
-        cluster.read(
-            helm_cli.get_values_argv(cluster.helm, cluster.target, current.revision),
-            f"values of {request.source} revision {current.revision}",
-        )
-    )
-    tag, by_key = deployed_values(values.stdout)
-    digests = {app: by_key[values_key(app)] for app in config.apps if values_key(app) in by_key}
-    unpinned = sorted(set(config.apps) - set(digests))
-    if tag is None or unpinned:
-        raise InputError(
-            f"{request.source} revision {current.revision} does not run every app pinned by "
-            f"digest (missing: {', '.join(unpinned) or 'the tag'}): deploy a release record "
-            "there first; promotion never re-tags or rebuilds"
-        )
-    try:
-        verify_cluster(runner, tuple(config.apps), cluster, digests)
-    except AegisError as error:
-        raise AegisError(
-            f"{request.source} is not healthy, nothing was promoted: {error.message}"
-        ) from None
-    sha = RevisionNote.parse(current.description).sha
-    if sha is None:  # never a made-up commit: the record would name one nobody built
-        raise InputError(
-            f"{request.source} revision {current.revision} carries no toolkit description "
-            f"({current.description!r}): deploy a release record there first"
-        )
-    repository = run_repository(config, environ)
-    return ReleaseRecord.promoted(
-        tag=tag,
-        source_environment=request.source,
-        revision=current.revision,
-        sha=sha,
-        repository=repository,
-        actor=current_user(environ),
-        reason=request.reason,
-        images={
-            app: ReleaseImage(
-                repository=image_repository(config.registry, repository, app),
-                digest=digest,
-                platforms=config.app(app).platforms,
-                tags=(f"{image_repository(config.registry, repository, app)}:{tag}",),
-                # Only `invoke push` publishes, and only what passed the scan gate.
-                scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
-            )
-            for app, digest in digests.items()
-        },
-    )
-
-
-def promote(
-    runner: Runner,
-    config: DeliveryConfig,
-    request: PromoteRequest,
-    environ: Mapping[str, str],
-    *,
-    prompter: Prompter | None = None,
-) -> DeployOutcome | ReleaseRecord:
-    """Deploy to the target exactly the digests running and verified in the source."""
-    config.environment(request.source)
-    config.environment(request.target)
-    if request.source == request.target:
-        raise InputError(f"--from and --to are both {request.source!r}: promote between two")
-    record = promotable(runner, config, request, environ)
-    runner.write_file(config.build.release_file, record.text(), "record the promoted release")
-    if request.record_only:
-        return record
-    deploy_request = DeployRequest(request.target, yes=request.yes, reason=request.reason)
-    return deploy(runner, config, deploy_request, environ, prompter=prompter, record=record)

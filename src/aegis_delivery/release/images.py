@@ -51,17 +51,22 @@ class BuildRequest:
     platforms: tuple[str, ...]
     build_args: Mapping[str, str]
     metadata_file: Path
-    secrets: tuple[str, ...] = ()
     cache_from: str | None = None
     cache_to: str | None = None
     # Part of a multi-platform image (or a CI platform job): ``tags`` is one staging tag, and
     # the release's tags go on the index merged from every platform's digest afterwards.
     staged: bool = False
     release_tags: tuple[str, ...] = ()
-    # The CA bundle behind the ``ca_bundle`` secret, named when a build fails on a certificate.
+    # The CA bundle, given as the ``ca_bundle`` secret and named when a build fails on a
+    # certificate.
     trust: CaBundle | None = None
     # Every step rebuilt (``--no-cache``): what a fresh machine does, which a warm cache hides.
     no_cache: bool = False
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """BuildKit ``--secret`` values: the CA bundle, when there is one."""
+        return (self.trust.secret(),) if self.trust else ()
 
     @property
     def platform(self) -> str:
@@ -206,7 +211,6 @@ def plan_builds(
                     build_args=platform_build_args(build_args, platform_name),
                     metadata_file=options.output_directory
                     / f"build-{name}{suffix if staged else ''}.json",
-                    secrets=(options.ca_bundle.secret(),) if options.ca_bundle else (),
                     trust=options.ca_bundle,
                     no_cache=options.no_cache,
                     cache_from=cache_from,

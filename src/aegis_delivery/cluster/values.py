@@ -1,0 +1,99 @@
+"""The values one deploy adds to the chart (`helm/values.deployment.yaml`): the tag, and each
+app's repository and recorded digest; `invoke values` writes them, deploy and diff use them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.release import context, publish
+from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
+from aegis_delivery.release.tags import image_repository
+from aegis_delivery.runner import Runner
+from aegis_delivery.validation import docker_tag
+
+VALUES_FILE = "values.deployment.yaml"
+
+
+def values_key(app: str) -> str:
+    """``monitor-api`` -> ``monitorApi``, the chart's key for the app."""
+    first, *rest = app.split("-")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def deployment_values(
+    config: DeliveryConfig, tag: str, record: ReleaseRecord | None, repository: str
+) -> dict[str, object]:
+    """The values one deploy adds: the tag, and each app's repository and recorded digest
+    (an app the record lacks: *repository*, what `publish.release_repository` says)."""
+    apps: dict[str, object] = {}
+    for app in config.apps:
+        released = record.images.get(app) if record is not None else None
+        image: dict[str, str] = {
+            "repository": (
+                released.repository
+                if released
+                else image_repository(config.registry, repository, app)
+            )
+        }
+        if released is not None and released.digest:
+            image["digest"] = released.digest
+        apps[values_key(app)] = {"image": image}
+    return {"global": {"imageTag": tag}, "apps": apps}
+
+
+def values_path(config: DeliveryConfig) -> Path:
+    return config.chart / VALUES_FILE
+
+
+def write_values(
+    runner: Runner,
+    config: DeliveryConfig,
+    tag: str,
+    record: ReleaseRecord | None,
+    environ: Mapping[str, str],
+) -> Path:
+    """The values file for one deploy (printed, not written, in a dry run)."""
+    import yaml  # deferred: keeps `invoke --list` fast
+
+    header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
+    document = deployment_values(config, tag, record, published_repository(config, environ))
+    path = values_path(config)
+    runner.write_file(path, header + yaml.safe_dump(document, sort_keys=True), "write the values")
+    return path
+
+
+def chosen_release(
+    runner: Runner, config: DeliveryConfig, tag: str | None
+) -> tuple[str, ReleaseRecord | None]:
+    """The release record's tag and record; with an explicit --tag, that tag, pinned only when
+    the record is for it (values, diff)."""
+    if tag is None:
+        recorded = read_record(config.build.release_file)
+        return recorded.tag, recorded
+    chosen = docker_tag(tag, what="--tag")
+    found = read_optional(config.build.release_file)
+    if found is not None and found.tag != chosen:
+        runner.console.warn(f"the release record is for {found.tag!r}: {chosen!r} is not pinned")
+        return chosen, None
+    return chosen, found
+
+
+def published_repository(config: DeliveryConfig, environ: Mapping[str, str]) -> str:
+    """The repository this run publishes under, as push decides it."""
+    return publish.release_repository(config, context.run_repository(environ))
+
+
+def values_for(
+    runner: Runner,
+    config: DeliveryConfig,
+    environment: str,
+    tag: str | None,
+    environ: Mapping[str, str],
+) -> tuple[Path, str, int]:
+    """`invoke values`: from the release record, or for an explicit tag (pinned if recorded)."""
+    config.environment(environment)
+    chosen, record = chosen_release(runner, config, tag)
+    path = write_values(runner, config, chosen, record, environ)
+    return path, chosen, len(record.digests()) if record else 0

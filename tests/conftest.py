@@ -13,6 +13,7 @@ import pytest
 from aegis_delivery.console import Console
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
+from aegis_delivery.tools import install_hint
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # What a GitHub Actions runner sets for every step. The suite runs the same inside a workflow
@@ -113,5 +114,5 @@ def console(masker: Masker) -> RecordingConsole:
 
 @pytest.fixture
 def runner(console: RecordingConsole, masker: Masker) -> Iterator[Runner]:
-    with Runner(console, masker, grace_seconds=5) as active:
+    with Runner(console, masker, grace_seconds=5, install_hint=install_hint) as active:
         yield active

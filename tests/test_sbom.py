@@ -25,8 +25,9 @@ from invoke.exceptions import Exit
 
 import tasks
 from aegis_delivery.errors import InputError
-from aegis_delivery.release import sbom
-from aegis_delivery.release.sbom import ImageRef, RegistryClient, RegistryError
+from aegis_delivery.release import oci, oci_client, sbom
+from aegis_delivery.release.oci import ImageRef, RegistryError
+from aegis_delivery.release.oci_client import RegistryClient
 from tests.conftest import REPOSITORY
 from tests.docker_support import LocalRegistry
 from tests.records import release_record
@@ -49,7 +50,7 @@ def push_image(server: LocalRegistry, repository: str, content: bytes) -> ImageR
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     manifest = {
         "schemaVersion": 2,
-        "mediaType": sbom.OCI_MANIFEST,
+        "mediaType": oci.OCI_MANIFEST,
         "config": {
             "mediaType": "application/vnd.oci.image.config.v1+json",
             "digest": client.put_blob(config),
@@ -63,9 +64,9 @@ def push_image(server: LocalRegistry, repository: str, content: bytes) -> ImageR
             }
         ],
     }
-    body = sbom.canonical(manifest)
-    digest = sbom.sha256_of(body)
-    client.put_manifest(digest, body, sbom.OCI_MANIFEST)
+    body = oci.canonical(manifest)
+    digest = oci.sha256_of(body)
+    client.put_manifest(digest, body, oci.OCI_MANIFEST)
     return ImageRef(server.host, repository, digest)
 
 
@@ -85,22 +86,22 @@ def test_an_sbom_attached_to_a_digest_is_fetched_back_by_it(registry: LocalRegis
         requests.get(f"{base}/referrers/{image.digest}", auth=auth, timeout=10).status_code == 404
     )
     index = requests.get(
-        f"{base}/manifests/{sbom.fallback_tag(image.digest)}",
+        f"{base}/manifests/{oci.fallback_tag(image.digest)}",
         auth=auth,
-        headers={"Accept": sbom.OCI_INDEX},
+        headers={"Accept": oci.OCI_INDEX},
         timeout=10,
     ).json()
     assert [(e["digest"], e["artifactType"]) for e in index["manifests"]] == [
-        (attached, sbom.CYCLONEDX)
+        (attached, oci.CYCLONEDX)
     ]
     artifact = requests.get(
-        f"{base}/manifests/{attached}", auth=auth, headers={"Accept": sbom.OCI_MANIFEST}, timeout=10
+        f"{base}/manifests/{attached}", auth=auth, headers={"Accept": oci.OCI_MANIFEST}, timeout=10
     ).json()
     assert artifact["subject"]["digest"] == image.digest
-    assert artifact["artifactType"] == sbom.CYCLONEDX
+    assert artifact["artifactType"] == oci.CYCLONEDX
     # The image itself is untouched: same digest, and no tag but the fallback was added.
     tags = requests.get(f"{base}/tags/list", auth=auth, timeout=10).json()["tags"]
-    assert tags == [sbom.fallback_tag(image.digest)]
+    assert tags == [oci.fallback_tag(image.digest)]
 
 
 def test_the_newest_sbom_wins_unless_the_recorded_one_is_asked_for(
@@ -128,7 +129,7 @@ def test_the_newest_sbom_wins_unless_the_recorded_one_is_asked_for(
 
 def test_an_image_without_an_sbom_says_how_to_get_one(registry: LocalRegistry) -> None:
     image = push_image(registry, "aegis/app-three", b"layer three")
-    with pytest.raises(sbom.SbomNotFound, match=r"no CycloneDX SBOM refers to .*invoke push"):
+    with pytest.raises(oci.SbomNotFound, match=r"no CycloneDX SBOM refers to .*invoke push"):
         sbom.fetch(image, registry.USER, registry.PASSWORD)
 
 
@@ -137,7 +138,7 @@ def test_a_wrong_password_is_one_line_and_attaches_nothing(registry: LocalRegist
     with pytest.raises(RegistryError, match="refused the credentials") as raised:
         sbom.attach(image, document("x"), registry.USER, "wrong-password")
     assert "\n" not in raised.value.message and "wrong-password" not in raised.value.message
-    with pytest.raises(sbom.SbomNotFound):
+    with pytest.raises(oci.SbomNotFound):
         sbom.fetch(image, registry.USER, registry.PASSWORD)
 
 
@@ -189,13 +190,13 @@ class MisbehavingRegistry:
 
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sbom, "REQUEST_TIMEOUT_SECONDS", (2.0, 0.5))
-    monkeypatch.setattr(sbom, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(oci_client, "REQUEST_TIMEOUT_SECONDS", (2.0, 0.5))
+    monkeypatch.setattr(oci_client, "RETRY_BASE_SECONDS", 0.01)
 
 
 @pytest.mark.usefixtures("quick_retries")
 def test_a_registry_that_never_answers_is_a_one_line_error_not_a_hang() -> None:
-    silent = MisbehavingRegistry([None] * sbom.REQUEST_ATTEMPTS)
+    silent = MisbehavingRegistry([None] * oci_client.REQUEST_ATTEMPTS)
     image = ImageRef(silent.host, "aegis/app", "sha256:" + "3" * 64)
     started = time.monotonic()
     try:
@@ -206,7 +207,7 @@ def test_a_registry_that_never_answers_is_a_one_line_error_not_a_hang() -> None:
     assert raised.value.message == (
         f"GET {silent.host}: the registry did not answer within 0.5s (3 attempts)"
     )
-    assert len(silent.asked) == sbom.REQUEST_ATTEMPTS  # retried, then given up
+    assert len(silent.asked) == oci_client.REQUEST_ATTEMPTS  # retried, then given up
     assert time.monotonic() - started < 10  # three read timeouts, not oras-py's minutes
 
 
@@ -223,13 +224,13 @@ def test_a_transient_5xx_is_retried_with_a_notice_and_a_final_one_is_reported() 
         assert [path.split("?")[0] for path in flaky.asked] == [
             f"/v2/aegis/app/referrers/{digest}",
             f"/v2/aegis/app/referrers/{digest}",
-            f"/v2/aegis/app/manifests/{sbom.fallback_tag(digest)}",
+            f"/v2/aegis/app/manifests/{oci.fallback_tag(digest)}",
         ]
         assert len(notices) == 1 and notices[0].startswith(f"GET {flaky.host}: HTTP 503; retry 1")
-        flaky.answers[:] = [502] * sbom.REQUEST_ATTEMPTS
+        flaky.answers[:] = [502] * oci_client.REQUEST_ATTEMPTS
         with pytest.raises(RegistryError, match=r"list the referrers of .*: HTTP 502"):
             client.referrers(digest)
-        assert len(notices) == 1 + sbom.REQUEST_ATTEMPTS - 1
+        assert len(notices) == 1 + oci_client.REQUEST_ATTEMPTS - 1
     finally:
         flaky.close()
 
@@ -267,7 +268,7 @@ def test_any_text_is_an_image_reference_or_a_one_line_input_error(text: str) -> 
 
 @given(st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True))
 def test_the_fallback_tag_is_a_valid_tag(digest: str) -> None:
-    tag = sbom.fallback_tag(digest)
+    tag = oci.fallback_tag(digest)
     assert tag == digest.replace(":", "-")
     assert len(tag) <= 128 and tag[0].isalnum()
 

@@ -18,7 +18,7 @@ from aegis_delivery.errors import AegisError, ExitCode, GateFailed, ToolUnavaila
 from aegis_delivery.masking import Masker
 from aegis_delivery.release.trivy import apply_policy, config_scan_argv, load_ignores, parse_report
 from aegis_delivery.runner import Runner, Step
-from aegis_delivery.tools import require
+from aegis_delivery.tools import install_hint, require
 
 HELM_VERSIONS = ("helm", "helm3")  # helm 4 and helm 3, from .tools/bin
 GATE_RELEASE = "gate"
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config()
         with (
             tempfile.TemporaryDirectory(prefix="aegis-chart-") as work,
-            Runner(console, masker) as runner,
+            Runner(console, masker, install_hint=install_hint) as runner,
         ):
             run_gate(runner, config, Path(work))
     except AegisError as error:

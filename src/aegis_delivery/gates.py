@@ -95,7 +95,7 @@ def quick_gate(runner: Runner, root: Path, work: Path, sessions: Sequence[str]) 
     record = work / GATE_RECORD
     fingerprint = tree_fingerprint(runner, root, work)
     passed_at = passed_before(record, sessions, fingerprint)
-    if passed_at is not None and not runner.dry_run:
+    if passed_at is not None:
         runner.console.info(
             f"gate: {' '.join(sessions)} passed on exactly this tree at {passed_at}: not run "
             "again (any change runs it; --full-gate runs every gate)"

@@ -8,6 +8,7 @@ every line the toolkit prints and never appears on the command line.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import GateFailed, InputError
-from aegis_delivery.runner import Runner, Step
+from aegis_delivery.runner import Action, Runner, Step
 from aegis_delivery.verification import VerifyReport
 
 COMPOSE_FILE = "compose.local.json"
@@ -147,8 +148,12 @@ def down(runner: Runner, config: DeliveryConfig, keep_data: bool = False) -> Non
     runner.run(
         Step(compose_argv(config, "down", *volumes, "--remove-orphans"), "stop the local stack")
     )
-    if not keep_data and not runner.dry_run:
-        config.work(PASSWORD_FILE).unlink(missing_ok=True)  # its volume is gone
+    if not keep_data:  # its volume is gone, so is the password that opened it
+        password = config.work(PASSWORD_FILE)
+        runner.perform(
+            Action((Step(("rm", "-f", str(password)), "forget the database password"),),
+                   lambda: password.unlink(missing_ok=True))
+        )  # fmt: skip
 
 
 def running_tag(config: DeliveryConfig) -> str:
@@ -229,25 +234,30 @@ def verify(
 ) -> VerifyReport:
     """Each check must pass within the timeout; the first that never does is named.
 
-    The checks are HTTP requests, not steps: after a planned change (a dry run) they are
-    listed, since the stack they would ask is not the one the plan describes.
+    The checks are HTTP requests, run as the runner's in-process actions: questions, so a dry
+    run asks them too, until a planned change (then the stack asked is not the planned one).
     """
     report = VerifyReport()
-    if not runner.real_state:
-        for check in checks(config, expected_tag):
-            runner.console.info(f"[dry-run] check {check.name}: GET {check.url}")
-            report.planned(check.name)
-        return report
     deadline = time.monotonic() + config.local.verify_timeout.seconds
-    for check in checks(config, expected_tag):
+
+    def poll(check: HttpCheck) -> tuple[str | None]:
+        """(None,) when the check passed, else (what was wrong,), once time is up."""
         while True:
             try:
                 problem = check.accept(*fetch(check.url))
             except (OSError, ValueError) as error:
                 problem = f"no answer ({error})"
             if problem is None or time.monotonic() >= deadline:
-                break
+                return (problem,)
             sleep(1.0)
+
+    for check in checks(config, expected_tag):
+        question = Step(("GET", check.url), f"check {check.name}", changes=False)
+        answer = runner.perform(Action((question,), functools.partial(poll, check)))
+        if answer is None:  # after a planned change the stack asked is not the one planned
+            report.planned(check.name)
+            continue
+        (problem,) = answer
         report.add(check.name, problem is None, problem or "ok")
         if problem is not None:
             service = check.name.split()[0]

@@ -6,9 +6,11 @@ nowhere else: in a dry run a step that changes nothing (a version, the current c
 release's history) still runs, so the plan shows the real state, until the first step that
 would change something; that step and every step after it are printed, masked, never run.
 The printed plan is therefore the very list of steps a real run executes. It masks
-secrets in what it prints, streams output, forwards SIGINT/SIGTERM to the child and gives it
-time to finish (helm marks a release *failed*, not *pending*, when it gets the signal), runs
-the registered cleanups on every exit path, and maps failures to the exit-code contract.
+secrets in what it prints, streams output, lets ``signals.SignalForwarder`` pass SIGINT/SIGTERM
+to the child, runs the registered cleanups on every exit path, and maps failures to the
+exit-code contract. In-process work (an ``Action``: SBOM upload, HTTP checks, a library's
+builds) is announced and dry-run by the same rule. What a command means, or how to install a
+missing one, it does not know: the task frame passes ``install_hint``.
 """
 
 from __future__ import annotations
@@ -16,33 +18,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Self
+from types import TracebackType
+from typing import Generic, Self, TypeVar
 
 from aegis_delivery.console import Console
-from aegis_delivery.errors import CommandFailed, InputError, Interrupted, ToolUnavailable
+from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
+from aegis_delivery.signals import DEFAULT_GRACE_SECONDS, SignalForwarder
 
-# How long a child may take to stop cleanly after a forwarded signal before it is killed.
-DEFAULT_GRACE_SECONDS = 20.0
+T = TypeVar("T")
+
 # Lines of a failed command's output quoted in the error.
 ERROR_TAIL_LINES = 20
-
-INSTALL_HINTS: Mapping[str, str] = {
-    "docker": "install Docker Engine and start dockerd (see README 'Troubleshooting')",
-    "helm": "run scripts/install-tools to get the pinned helm into .tools/bin",
-    "kubectl": "run scripts/install-tools to get the pinned kubectl into .tools/bin",
-    "trivy": "run scripts/install-tools to get the pinned trivy into .tools/bin",
-    "nox": "run scripts/bootstrap, then .venv/bin/nox",
-    "git": "install git",
-}
 
 
 @dataclass(frozen=True)
@@ -73,6 +66,15 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Action(Generic[T]):
+    """Work done in this process (an HTTP exchange, a library's builds), planned like
+    commands: ``steps`` are what a plan prints for it, ``perform`` does it."""
+
+    steps: tuple[Step, ...]
+    perform: Callable[[], T]
+
+
+@dataclass(frozen=True)
 class Result:
     """What a step did: ``ran`` is False in a dry run."""
 
@@ -98,27 +100,32 @@ class Runner:
         dry_run: bool = False,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
         heartbeat_seconds: float | None = None,
+        install_hint: Callable[[str], str] = lambda tool: "install it or put it on PATH",
     ) -> None:
         self.console = console
         self.heartbeat_seconds = heartbeat_seconds or (30.0 if console.plain else 10.0)
         self.masker = masker
         self.dry_run = dry_run
-        self.grace_seconds = grace_seconds
+        # What to do about a missing command: the task frame knows (tools.install_hint).
+        self.install_hint = install_hint
+        self.signals = SignalForwarder(console.warn, grace_seconds)
         self.history: list[Step] = []
         # Set by the first changing step of a dry run: from then on the real state no longer
         # matches the plan, so questions are printed too.
         self._planned_change = False
         self._cleanups = contextlib.ExitStack()
-        self._child: subprocess.Popen[str] | None = None
-        self._received: int | None = None
-        self._library_children = False
-        self._previous_handlers: dict[int, object] = {}
+
+    @property
+    def grace_seconds(self) -> float:
+        return self.signals.grace_seconds
+
+    @grace_seconds.setter
+    def grace_seconds(self, seconds: float) -> None:
+        self.signals.grace_seconds = seconds
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Self:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+        self.signals.install()
         return self
 
     def __exit__(
@@ -130,81 +137,15 @@ class Runner:
         try:
             self._cleanups.close()
         finally:
-            for signum, handler in self._previous_handlers.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
-            self._previous_handlers.clear()
+            self.signals.restore()
 
     def add_cleanup(self, callback: Callable[[], object]) -> None:
         """Run *callback* when the task ends, however it ends (success, error, signal)."""
         self._cleanups.callback(callback)
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        child = self._child
-        if child is None or child.poll() is not None:
-            if self._library_children:
-                self._forward_to_library_children(signum)
-                return
-            raise Interrupted(signum)
-        if self._received is not None:
-            # A second signal: the user insists. Stop waiting.
-            child.kill()
-            return
-        self._received = signum
-        child.send_signal(signum)
-        timer = threading.Timer(self.grace_seconds, self._kill_if_running, args=(child,))
-        timer.daemon = True
-        timer.start()
-        self._say_from_handler(
-            f"received {signal.Signals(signum).name}: forwarded to the running command; "
-            f"waiting up to {self.grace_seconds:g}s for it to stop cleanly"
-        )
-
-    def _say_from_handler(self, warning: str) -> None:
-        """A signal handler runs inside whatever the main thread was doing, perhaps writing a
-        child's line to stderr: writing there again raises "reentrant call" (and once did,
-        before the signal was forwarded). A thread says it as soon as stderr is free."""
-        threading.Thread(target=self.console.warn, args=(warning,), daemon=True).start()
-
-    # -- children started by a library (python-on-whales builds, from worker threads) --------
-    @contextlib.contextmanager
-    def library_children(self) -> Iterator[None]:
-        """While a library runs commands of its own (in threads), a signal is forwarded to
-        every process this one started, killed after the grace period; on leaving, an
-        interruption is raised as ``Interrupted``, never swallowed as a failure."""
-        self._library_children = True
-        try:
-            yield
-        finally:
-            self._library_children = False
-        if self._received is not None:
-            signum, self._received = self._received, None
-            raise Interrupted(signum)
-
-    def _forward_to_library_children(self, signum: int) -> None:
-        pids = descendants(os.getpid())
-        if self._received is not None:  # a second signal: the user insists
-            _signal_all(pids, signal.SIGKILL)
-            return
-        self._received = signum
-        _signal_all(pids, signum)
-        timer = threading.Timer(self.grace_seconds, self._kill_descendants)
-        timer.daemon = True
-        timer.start()
-        self._say_from_handler(
-            f"received {signal.Signals(signum).name}: forwarded to {len(pids)} running "
-            f"command(s) (the builds); waiting up to {self.grace_seconds:g}s for them to stop"
-        )
-
-    def _kill_descendants(self) -> None:
-        left = descendants(os.getpid())
-        if left:
-            self.console.warn(f"killing {len(left)} command(s) that did not stop in time")
-        _signal_all(left, signal.SIGKILL)
-
-    @staticmethod
-    def _kill_if_running(child: subprocess.Popen[str]) -> None:
-        if child.poll() is None:
-            child.kill()
+    def library_children(self) -> contextlib.AbstractContextManager[None]:
+        """While a library runs commands from its threads, signals reach them too."""
+        return self.signals.library_children()
 
     # -- running -----------------------------------------------------------------------------
     def announce(self, step: Step) -> bool:
@@ -226,29 +167,37 @@ class Runner:
         """Whether questions asked now see the state the plan describes (no change planned)."""
         return not self._planned_change
 
+    def perform(self, action: Action[T]) -> T | None:
+        """Do in-process work the way a step runs: announced (masked), and in a dry run
+        printed, not done (None), by the same rule as commands."""
+        announced = [self.announce(step) for step in action.steps]
+        if not all(announced):
+            return None
+        return action.perform()
+
     def write_file(self, path: Path, text: str, purpose: str, *, private: bool = False) -> bool:
         """Write a file the way a step runs: printed, not written, in a dry run. A private
         file (it holds a secret) is readable by its owner only, from its first byte."""
-        if not self.announce(Step(("write", str(path)), purpose)):
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.unlink(missing_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                             0o600 if private else 0o644)  # fmt: skip
-        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-            out.write(text)
-        temporary.replace(path)  # atomic: a reader never sees half a file
-        return True
+
+        def write() -> bool:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.tmp")
+            temporary.unlink(missing_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                                 0o600 if private else 0o644)  # fmt: skip
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(text)
+            temporary.replace(path)  # atomic: a reader never sees half a file
+            return True
+
+        return self.perform(Action((Step(("write", str(path)), purpose),), write)) is not None
 
     def run(self, step: Step, *, check: bool = True) -> Result:
         """Run (or, in a dry run, print) one step; raise ``CommandFailed`` on non-zero exit."""
         if not self.announce(step):
             return Result(step=step, returncode=0, stdout="", stderr="", ran=False)
         result = self._execute(step)
-        if self._received is not None:
-            signum, self._received = self._received, None
-            raise Interrupted(signum)
+        self.signals.raise_received()
         if self.dry_run and not result.ok:
             # A question the target could not answer (unreachable, no access): the dry run
             # says so and plans on without the answer; a real run fails here.
@@ -300,22 +249,21 @@ class Runner:
             )
         except FileNotFoundError:
             tool = Path(step.argv[0]).name
-            hint = INSTALL_HINTS.get(tool, "install it or put it on PATH")
+            hint = self.install_hint(tool)
             raise ToolUnavailable(f"{tool!r} was not found: {hint}") from None
         except PermissionError:
             raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
-        self._child = child
         done = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(step, done), daemon=True)
         heartbeat.start()
         try:
-            if step.capture:
-                stdout, stderr = child.communicate(step.stdin)
-                return Result(step, child.returncode, stdout, stderr, ran=True)
-            return self._stream(child, step)
+            with self.signals.watching(child):
+                if step.capture:
+                    stdout, stderr = child.communicate(step.stdin)
+                    return Result(step, child.returncode, stdout, stderr, ran=True)
+                return self._stream(child, step)
         finally:
             done.set()
-            self._child = None
 
     def _heartbeat(self, step: Step, done: threading.Event) -> None:
         """A long wait is never silent: `helm --wait` can say nothing for ten minutes.
@@ -340,30 +288,3 @@ class Runner:
             self.console.output_line(line)
         child.wait()
         return Result(step, child.returncode, "".join(lines), "", ran=True)
-
-
-def descendants(root: int) -> list[int]:
-    """Every live process below *root*, children first (Linux ``/proc``; [] elsewhere)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = entry.read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after it.
-        fields = text[text.rfind(")") + 2 :].split()
-        if len(fields) > 1 and fields[0] != "Z":
-            parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
-    found: list[int] = []
-    queue = list(parents.get(root, []))
-    while queue:
-        pid = queue.pop(0)
-        found.append(pid)
-        queue.extend(parents.get(pid, []))
-    return found
-
-
-def _signal_all(pids: Iterable[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signum)

@@ -24,6 +24,7 @@ from aegis_delivery.console import Console
 from aegis_delivery.errors import AegisError, ExitCode
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
+from aegis_delivery.tools import install_hint
 
 
 @dataclass
@@ -66,7 +67,7 @@ def task_session(
         console.summary_file = Path(os.environ["GITHUB_STEP_SUMMARY"])
     dry = dry_run or invoke_dry(context)
     try:
-        with Runner(console, masker, dry_run=dry) as runner:
+        with Runner(console, masker, dry_run=dry, install_hint=install_hint) as runner:
             yield TaskSession(console, runner, masker, config_path)
     except AegisError as error:
         fail(console, error.message, error.exit_code, error.details)

@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.errors import ToolUnavailable
-from aegis_delivery.runner import INSTALL_HINTS, Runner, Step
+from aegis_delivery.runner import Runner, Step
 
 PINNED_TOOLS = ("helm", "helm3", "kubectl", "trivy")
+INSTALL_HINTS: Mapping[str, str] = {
+    "docker": "install Docker Engine and start dockerd (see README 'Troubleshooting')",
+    "helm": "run scripts/install-tools to get the pinned helm into .tools/bin",
+    "kubectl": "run scripts/install-tools to get the pinned kubectl into .tools/bin",
+    "trivy": "run scripts/install-tools to get the pinned trivy into .tools/bin",
+    "nox": "run scripts/bootstrap, then .venv/bin/nox",
+    "git": "install git",
+}
 # How each tool reports its version, for `invoke doctor`.
 VERSION_ARGUMENTS: Mapping[str, tuple[str, ...]] = {
     "git": ("--version",),
@@ -67,12 +75,16 @@ def locate(name: str, root: Path, environ: Mapping[str, str] | None = None) -> T
     return ToolLocation(name, Path(found) if found else None)
 
 
+def install_hint(tool: str) -> str:
+    """How to get a missing tool (the runner's ``install_hint``: it knows no tool itself)."""
+    return INSTALL_HINTS.get(tool.rstrip("3"), "install it or put it on PATH")
+
+
 def require(name: str, root: Path, environ: Mapping[str, str] | None = None) -> Path:
     """The tool's path, or ``ToolUnavailable`` saying how to get it."""
     location = locate(name, root, environ)
     if location.path is None:
-        hint = INSTALL_HINTS.get(name.rstrip("3"), "install it or put it on PATH")
-        raise ToolUnavailable(f"{name!r} is not available: {hint}")
+        raise ToolUnavailable(f"{name!r} is not available: {install_hint(name)}")
     return location.path
 
 

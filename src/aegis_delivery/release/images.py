@@ -24,7 +24,7 @@ from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.tags import SEMVER, TagDecision, image_repository
 from aegis_delivery.release.trust import CaBundle, certificate_failure
-from aegis_delivery.runner import Runner, Step
+from aegis_delivery.runner import Action, Runner, Step
 
 BUILDX_HINT = (
     "the docker buildx plugin is missing: install docker-buildx "
@@ -312,12 +312,17 @@ def without_unsupported_cache(
 
 
 def build_all(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOutcome]:
-    """Build the apps concurrently; a failure names the app and keeps every app's log."""
+    """Build the apps concurrently; a failure names the app and keeps every app's log.
+
+    The builds are one in-process action (python-on-whales runs buildx from threads):
+    each app's command line is what the plan shows; in a dry run nothing is built ([])."""
     if any(r.cache_to or r.cache_from for r in requests):
         requests = without_unsupported_cache(requests, builder_driver(runner), runner.console)
-    announced = [runner.announce(Step(r.argv(), f"build {label(r)}")) for r in requests]
-    if not all(announced):
-        return []
+    steps = tuple(Step(r.argv(), f"build {label(r)}") for r in requests)
+    return runner.perform(Action(steps, lambda: _build_concurrently(requests, runner))) or []
+
+
+def _build_concurrently(requests: Sequence[BuildRequest], runner: Runner) -> list[BuildOutcome]:
     require_engine(runner)
     lock = threading.Lock()
     for request in requests:

@@ -235,13 +235,14 @@ def deploy(
     json: bool = False,
 ) -> None:
     """helm upgrade --install the release record (or --tag) with guards, lock and verify."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery import emergency  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import deploy as deploy_flow
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         request = deploy_flow.DeployRequest(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
         )
-        outcome = deploy_flow.deploy(session.runner, session.config, request, os.environ)
+        outcome = emergency.deploy(session.runner, session.config, request, os.environ)
         reports.show_outcome(session.console, outcome.document())
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from aegis_delivery import emergency
 from aegis_delivery import promote as promotion
 from aegis_delivery.cluster import deploy
 from aegis_delivery.cluster.helm import Helm
@@ -75,7 +76,7 @@ class Cluster:
     ) -> deploy.DeployOutcome:
         request = deploy.DeployRequest("staging", tag, reason, yes=True, recover=recover)
         with self.runner() as runner:
-            return deploy.deploy(runner, self.config, request, self.environ)
+            return emergency.deploy(runner, self.config, request, self.environ)
 
     def releases(self) -> list[JSON]:
         """helm's release records as stored in the API, decoded, oldest first."""
@@ -294,7 +295,7 @@ def test_two_deploys_at_once_one_waits_for_the_lease_and_gives_up(cluster: Clust
         try:
             with Runner(console, console.masker, grace_seconds=5) as runner:
                 request = deploy.DeployRequest("staging", yes=True)
-                deploy.deploy(runner, cluster.config, request, {**cluster.environ, "USER": name})
+                emergency.deploy(runner, cluster.config, request, {**cluster.environ, "USER": name})
             results[name] = "deployed"
         except AegisError as error:
             results[name] = error.message

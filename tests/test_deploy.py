@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from aegis_delivery import emergency
 from aegis_delivery.cluster import deploy
 from aegis_delivery.cluster.access import connect
 from aegis_delivery.cluster.lock import DeployLock
@@ -180,7 +181,7 @@ def deploy_staging(
         "staging", yes=True, create_namespace=create_namespace, recover=recover,
         uninstall_stuck_install=uninstall_stuck_install,
     )  # fmt: skip
-    return deploy.deploy(runner, config, request, {**ENVIRON, **(environ or {})})
+    return emergency.deploy(runner, config, request, {**ENVIRON, **(environ or {})})
 
 
 def assert_nothing_changed(runner: ScriptedRunner) -> None:
@@ -303,7 +304,7 @@ def test_the_printed_plan_is_the_step_list_a_real_run_executes(
             else:
                 tag, why = ("emergency-fix", "INC-1") if flow == "emergency" else (None, None)
                 request_ = deploy.DeployRequest("staging", tag, why, yes=True)
-                deploy.deploy(runner, config, request_, ENVIRON)
+                emergency.deploy(runner, config, request_, ENVIRON)
             return planned(runner)
 
     dry, real = run(True), run(False)
@@ -405,7 +406,7 @@ def test_bad_input_changes_nothing(
 ) -> None:
     script_cluster(runner)
     with pytest.raises((InputError, AegisError), match=message):
-        deploy.deploy(runner, config, request_, environ)
+        emergency.deploy(runner, config, request_, environ)
     assert_nothing_changed(runner)
     assert not runner.ran("config", "current-context")
 
@@ -422,7 +423,7 @@ def test_the_emergency_path_publishes_first_and_records_the_reason(
 
     monkeypatch.setattr(publish, "release", release)
     request = deploy.DeployRequest("staging", "emergency-fix", "hotfix INC-42", yes=True)
-    outcome = deploy.deploy(runner, config, request, ENVIRON)
+    outcome = emergency.deploy(runner, config, request, ENVIRON)
     assert published == ["hotfix INC-42"]
     upgrade = next(step.argv for step in runner.calls if "upgrade" in step.argv)
     assert any(p.startswith("--description=tag=emergency-fix") and p.endswith(
@@ -461,7 +462,7 @@ def test_an_emergency_deploy_in_actions_runs_only_from_the_default_branch(
 ) -> None:
     request = deploy.DeployRequest("staging", "emergency-fix", "hotfix INC-42", yes=True)
     with pytest.raises(InputError, match=expected):
-        deploy.deploy(runner, config, request, actions_run(tmp_path, ref, default_branch))
+        emergency.deploy(runner, config, request, actions_run(tmp_path, ref, default_branch))
     assert getattr(runner, "calls", []) == []  # refused before anything ran or was asked
 
 
@@ -474,7 +475,7 @@ def test_from_the_default_branch_the_emergency_path_goes_on(
     )
     request = deploy.DeployRequest("staging", "emergency-fix", "hotfix", yes=True)
     environ = actions_run(tmp_path, "refs/heads/main")
-    assert deploy.deploy(runner, config, request, environ).tag == "emergency-fix"
+    assert emergency.deploy(runner, config, request, environ).tag == "emergency-fix"
     # Outside Actions (a laptop) no branch rule applies: the operator's checkout is the source.
     from aegis_delivery.ci import default_branch_refusal
 
@@ -772,7 +773,7 @@ def test_the_kubeconfig_is_removed_after_success_and_after_an_interrupt(
             runner.answer("version", "--short", reply=(0, HELM4_VERSION, ""))
             runner.answer("upgrade", "--install", reply=upgrade)
             script_cluster(runner)
-            deploy.deploy(runner, config, STAGING, {"KUBE_CONFIG": encoded})
+            emergency.deploy(runner, config, STAGING, {"KUBE_CONFIG": encoded})
         assert seen and not seen[0].exists(), outcome
         if outcome == "interrupt":
             assert runner.ran("delete", "lease")  # the lock is released on the way out

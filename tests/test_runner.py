@@ -148,7 +148,7 @@ child_code, cleanup_file, grace = sys.argv[1], Path(sys.argv[2]), float(sys.argv
 cleanup_file.write_text("temporary")
 try:
     with task_session() as session:
-        session.runner.grace_seconds = grace
+        session.runner.signals.grace_seconds = grace
         session.runner.add_cleanup(cleanup_file.unlink)
         session.runner.run(Step(argv=(sys.executable, "-c", child_code), purpose="child"))
 except Exit as exit_request:  # what Invoke does with it

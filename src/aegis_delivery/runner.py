@@ -21,7 +21,7 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -115,14 +115,6 @@ class Runner:
         self._planned_change = False
         self._cleanups = contextlib.ExitStack()
 
-    @property
-    def grace_seconds(self) -> float:
-        return self.signals.grace_seconds
-
-    @grace_seconds.setter
-    def grace_seconds(self, seconds: float) -> None:
-        self.signals.grace_seconds = seconds
-
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Self:
         self.signals.install()
@@ -161,11 +153,6 @@ class Runner:
             return False
         self.console.step(f"{step.purpose}: {shown}")
         return True
-
-    @property
-    def real_state(self) -> bool:
-        """Whether questions asked now see the state the plan describes (no change planned)."""
-        return not self._planned_change
 
     def perform(self, action: Action[T]) -> T | None:
         """Do in-process work the way a step runs: announced (masked), and in a dry run
@@ -228,63 +215,75 @@ class Runner:
         except ToolUnavailable as error:
             return Result(step, 127, "", error.message, ran=False)
 
-    def run_all(self, steps: Iterable[Step]) -> list[Result]:
-        """Run steps in order, stopping at the first failure."""
-        return [self.run(step) for step in steps]
-
     def _execute(self, step: Step) -> Result:
-        environment = {**os.environ, **step.env}
-        try:
-            child = subprocess.Popen(  # noqa: S603 - argv list, never a shell
-                step.argv,
-                stdin=subprocess.PIPE if step.stdin is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE if step.capture else subprocess.STDOUT,
-                text=True,
-                env=environment,
-                cwd=step.cwd,
-                # Own process group: a terminal's Ctrl-C reaches only us, and we forward it
-                # exactly once, so the child never sees the signal twice.
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            tool = Path(step.argv[0]).name
-            hint = self.install_hint(tool)
-            raise ToolUnavailable(f"{tool!r} was not found: {hint}") from None
-        except PermissionError:
-            raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
-        done = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(step, done), daemon=True)
-        heartbeat.start()
-        try:
-            with self.signals.watching(child):
-                if step.capture:
-                    stdout, stderr = child.communicate(step.stdin)
-                    return Result(step, child.returncode, stdout, stderr, ran=True)
-                return self._stream(child, step)
-        finally:
-            done.set()
+        return execute(step, self.signals, self.console, self.heartbeat_seconds, self.install_hint)
 
-    def _heartbeat(self, step: Step, done: threading.Event) -> None:
-        """A long wait is never silent: `helm --wait` can say nothing for ten minutes.
 
-        One line with the elapsed time every ``heartbeat_seconds`` (30 s in CI's logs, 10 s
-        at a terminal) while the command runs."""
-        started = time.monotonic()
-        while not done.wait(self.heartbeat_seconds):
-            elapsed = int(time.monotonic() - started)
-            self.console.info(
-                f"{step.purpose}: still running ({elapsed // 60}m{elapsed % 60:02d}s)"
-            )
+def execute(
+    step: Step,
+    signals: SignalForwarder,
+    console: Console,
+    heartbeat_seconds: float,
+    install_hint: Callable[[str], str],
+) -> Result:
+    """Start the command in its own session, stream or capture its output, and let *signals*
+    forward a Ctrl-C to it; a missing command is ``ToolUnavailable`` with *install_hint*."""
+    environment = {**os.environ, **step.env}
+    try:
+        child = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+            step.argv,
+            stdin=subprocess.PIPE if step.stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if step.capture else subprocess.STDOUT,
+            text=True,
+            env=environment,
+            cwd=step.cwd,
+            # Own process group: a terminal's Ctrl-C reaches only us, and we forward it
+            # exactly once, so the child never sees the signal twice.
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        tool = Path(step.argv[0]).name
+        hint = install_hint(tool)
+        raise ToolUnavailable(f"{tool!r} was not found: {hint}") from None
+    except PermissionError:
+        raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
+    done = threading.Event()
+    heartbeat = threading.Thread(
+        target=_heartbeat, args=(step, done, console, heartbeat_seconds), daemon=True
+    )
+    heartbeat.start()
+    try:
+        with signals.watching(child):
+            if step.capture:
+                stdout, stderr = child.communicate(step.stdin)
+                return Result(step, child.returncode, stdout, stderr, ran=True)
+            return _stream(child, step, console)
+    finally:
+        done.set()
 
-    def _stream(self, child: subprocess.Popen[str], step: Step) -> Result:
-        if step.stdin is not None and child.stdin is not None:
-            child.stdin.write(step.stdin)
-            child.stdin.close()
-        lines: list[str] = []
-        for line in child.stdout or ():
-            lines.append(line)
-            del lines[:-ERROR_TAIL_LINES]
-            self.console.output_line(line)
-        child.wait()
-        return Result(step, child.returncode, "".join(lines), "", ran=True)
+
+def _heartbeat(
+    step: Step, done: threading.Event, console: Console, heartbeat_seconds: float
+) -> None:
+    """A long wait is never silent: `helm --wait` can say nothing for ten minutes.
+
+    One line with the elapsed time every ``heartbeat_seconds`` (30 s in CI's logs, 10 s
+    at a terminal) while the command runs."""
+    started = time.monotonic()
+    while not done.wait(heartbeat_seconds):
+        elapsed = int(time.monotonic() - started)
+        console.info(f"{step.purpose}: still running ({elapsed // 60}m{elapsed % 60:02d}s)")
+
+
+def _stream(child: subprocess.Popen[str], step: Step, console: Console) -> Result:
+    if step.stdin is not None and child.stdin is not None:
+        child.stdin.write(step.stdin)
+        child.stdin.close()
+    lines: list[str] = []
+    for line in child.stdout or ():
+        lines.append(line)
+        del lines[:-ERROR_TAIL_LINES]
+        console.output_line(line)
+    child.wait()
+    return Result(step, child.returncode, "".join(lines), "", ran=True)

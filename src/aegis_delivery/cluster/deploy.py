@@ -13,12 +13,12 @@ very sequence: questions before the first change run for real, every change is p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aegis_delivery.ci import current_user, default_branch_refusal, in_ci
+from aegis_delivery.ci import current_user, in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
@@ -43,9 +43,9 @@ from aegis_delivery.cluster.values import (
 )
 from aegis_delivery.cluster.verify import diagnose, verify_cluster
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.errors import AegisError, CommandFailed, InputError
+from aegis_delivery.errors import AegisError, CommandFailed
 from aegis_delivery.prompts import Prompter
-from aegis_delivery.release import publish, registry
+from aegis_delivery.release import registry
 from aegis_delivery.release.record import (
     ReleaseRecord,
     read_optional,
@@ -53,8 +53,6 @@ from aegis_delivery.release.record import (
 )
 from aegis_delivery.runner import Runner
 from aegis_delivery.verification import VerifyReport, parse_pods
-
-REASON_HINT = "an emergency deploy records why, e.g. --reason 'hotfix for INC-123'"
 
 
 def release_diff(
@@ -141,6 +139,16 @@ def check_images(runner: Runner, config: DeliveryConfig, record: ReleaseRecord) 
             ) from None
 
 
+@dataclass(frozen=True)
+class BuildNow:
+    """A release made during the deploy (the emergency path, `emergency.deploy`): built,
+    scanned and pushed once the deploy is confirmed, by a flow that stands above this layer."""
+
+    tag: str
+    source_sha: str
+    publish: Callable[[], ReleaseRecord]
+
+
 def deploy(
     runner: Runner,
     config: DeliveryConfig,
@@ -150,25 +158,19 @@ def deploy(
     prompter: Prompter | None = None,
     record: ReleaseRecord | None = None,
     verify_after: bool = True,
+    build_now: BuildNow | None = None,
 ) -> DeployOutcome:
-    """Deploy the release record (or, with a tag, the emergency release built now)."""
+    """Deploy the release record (or, on the emergency path, the release *build_now* makes)."""
     config.environment(request.environment)  # input first: an unknown environment runs nothing
-    emergency = request.tag is not None
+    emergency = build_now is not None
     interactive = not (request.yes or in_ci(environ))
     ask = prompter or Prompter(interactive=interactive)
-    plan = None
     reason = request.reason
-    if emergency:
-        refusal = default_branch_refusal(environ)
-        if refusal is not None:
-            raise InputError(refusal)
-        plan = publish.plan_images(config, tag=request.tag, environ=environ)
-        reason = ask.reason(reason, what="--reason", hint=REASON_HINT)
-    elif record is None:
+    if build_now is None and record is None:
         record = read_record(config.build.release_file)
     cluster = connect(runner, config, request.environment, environ)
-    tag = plan.tag if plan is not None else record.tag if record is not None else ""
-    sha = plan.context.source_sha if plan is not None else record.source.sha if record else ""
+    tag = build_now.tag if build_now else record.tag if record is not None else ""
+    sha = build_now.source_sha if build_now else record.source.sha if record else ""
     promoted = record.promoted_from if record is not None else None
     reason = reason or (record.reason if record is not None else None)
     text = RevisionNote(tag, sha[:7], current_user(environ), promoted, reason).render()
@@ -197,10 +199,8 @@ def deploy(
                 [where, *changes],
                 console=runner.console,
             )
-        if plan is not None:
-            record = publish.release(
-                runner, config, plan, force=True, environ=environ, reason=reason
-            )
+        if build_now is not None:
+            record = build_now.publish()
             outcome.completed.append("publish")
         elif record is not None:
             check_images(runner, config, record)

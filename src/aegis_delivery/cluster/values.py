@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.release import context, publish
+from aegis_delivery.release import context
 from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
-from aegis_delivery.release.tags import image_repository
+from aegis_delivery.release.tags import image_repository, release_repository
 from aegis_delivery.runner import Runner
 from aegis_delivery.validation import docker_tag
 
@@ -26,7 +26,7 @@ def deployment_values(
     config: DeliveryConfig, tag: str, record: ReleaseRecord | None, repository: str
 ) -> dict[str, object]:
     """The values one deploy adds: the tag, and each app's repository and recorded digest
-    (an app the record lacks: *repository*, what `publish.release_repository` says)."""
+    (an app the record lacks: *repository*, what `tags.release_repository` says)."""
     apps: dict[str, object] = {}
     for app in config.apps:
         released = record.images.get(app) if record is not None else None
@@ -82,7 +82,7 @@ def chosen_release(
 
 def published_repository(config: DeliveryConfig, environ: Mapping[str, str]) -> str:
     """The repository this run publishes under, as push decides it."""
-    return publish.release_repository(config, context.run_repository(environ))
+    return release_repository(config.repository, context.run_repository(environ))
 
 
 def values_for(

@@ -29,7 +29,7 @@ from aegis_delivery.release.record import (
     StagedPlatform,
     read_staged,
 )
-from aegis_delivery.release.tags import TagDecision, decide, image_references
+from aegis_delivery.release.tags import TagDecision, decide, image_references, release_repository
 from aegis_delivery.release.trivy import ScanReport
 from aegis_delivery.release.trust import resolve_ca_bundle
 from aegis_delivery.runner import Runner
@@ -64,13 +64,6 @@ class ImagePlan:
         }
 
 
-def release_repository(config: DeliveryConfig, run: str | None) -> str:
-    """OWNER/REPO that images are published under: the run's GitHub repository (a fork's, a
-    renamed one's: `context.run_repository`), else the configured one. Push, deploy-by-tag and
-    promote all ask here, so promote pins the repository push wrote to."""
-    return (run or config.repository).lower()
-
-
 def plan_images(
     config: DeliveryConfig,
     *,
@@ -90,7 +83,7 @@ def plan_images(
     chosen_platforms = platforms(platform) if platform else None
     context = context or detect(config.root, env)
     decision = decide(context, config.default_branch, tag, config.release_aliases)
-    repository = release_repository(config, context.repository)
+    repository = release_repository(config.repository, context.repository)
     references = image_references(config.registry, repository, chosen, decision.tags)
     options = images.BuildOptions(
         apps=chosen,
@@ -154,37 +147,6 @@ def build_and_scan(
     return scan(runner, config, plan, sarif)
 
 
-def _published_digest(
-    runner: Runner, config: DeliveryConfig, request: images.BuildRequest
-) -> str | None:
-    """Push one single-platform app under its tags; the digest they serve (None in a dry run)."""
-    acknowledged = {
-        digest
-        for reference in request.tags
-        if (digest := registry.push(runner, reference, *config.build.retry)) is not None
-    }
-    if len(acknowledged) > 1:
-        raise CommandFailed(f"push of {request.app}", 1, f"inconsistent digests {acknowledged}")
-    expected = next(iter(acknowledged), None)
-    _check_tags(runner, config, request.tags, expected)
-    return expected
-
-
-def _check_tags(
-    runner: Runner, config: DeliveryConfig, references: Sequence[str], expected: str | None
-) -> None:
-    """Every tag must serve the digest just published, or a concurrent push moved it."""
-    for reference in references:
-        served = registry.remote_digest(runner, reference, *config.build.retry)
-        if served is not None and served != expected:
-            raise CommandFailed(
-                f"verify {reference}",
-                1,
-                f"the registry serves {served} but {expected} was just pushed: "
-                "the tag was moved by a concurrent push",
-            )
-
-
 def push_staged(runner: Runner, config: DeliveryConfig, request: images.BuildRequest) -> str | None:
     """Push one platform's image under its staging tag; the digest the registry acknowledged."""
     return registry.push(runner, request.tags[0], *config.build.retry)
@@ -210,7 +172,9 @@ def merge_app(
             f"verify {tags[0]}", 1, f"the index lists {listed}, but {expected} was merged"
         )
     index = registry.remote_digest(runner, tags[0], *config.build.retry)
-    _check_tags(runner, config, tags[1:], index)  # the first tag is where index came from
+    registry.check_tags(
+        runner, tags[1:], index, *config.build.retry
+    )  # the first tag is where index came from
     return index
 
 
@@ -377,7 +341,7 @@ def release(
             }  # fmt: skip
             digest = merge_app(runner, config, requests, platform_digests)
         else:
-            digest = _published_digest(runner, config, first)
+            digest = registry.push_tags(runner, first.app, first.tags, *config.build.retry)
         attached = sbom.publish(
             runner, trivy, first.repository, digest, config.work("sbom"),
             credentials,

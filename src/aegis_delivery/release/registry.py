@@ -200,3 +200,38 @@ def remote_digest(runner: Runner, reference: str, attempts: int, base_seconds: f
         return image_digest(document["digest"], what=f"digest of {reference}")
 
     return _inspect(runner, step, attempts, base_seconds, digest, "unexpected answer")
+
+
+def push_tags(
+    runner: Runner, app: str, references: Sequence[str], attempts: int, base_seconds: float
+) -> str | None:
+    """Push one single-platform app under its tags; the digest they serve (None in a dry run)."""
+    acknowledged = {
+        digest
+        for reference in references
+        if (digest := push(runner, reference, attempts, base_seconds)) is not None
+    }
+    if len(acknowledged) > 1:
+        raise CommandFailed(f"push of {app}", 1, f"inconsistent digests {acknowledged}")
+    expected = next(iter(acknowledged), None)
+    check_tags(runner, references, expected, attempts, base_seconds)
+    return expected
+
+
+def check_tags(
+    runner: Runner,
+    references: Sequence[str],
+    expected: str | None,
+    attempts: int,
+    base_seconds: float,
+) -> None:
+    """Every tag must serve the digest just published, or a concurrent push moved it."""
+    for reference in references:
+        served = remote_digest(runner, reference, attempts, base_seconds)
+        if served is not None and served != expected:
+            raise CommandFailed(
+                f"verify {reference}",
+                1,
+                f"the registry serves {served} but {expected} was just pushed: "
+                "the tag was moved by a concurrent push",
+            )

@@ -117,6 +117,13 @@ def decide(
     return decision
 
 
+def release_repository(configured: str, run: str | None) -> str:
+    """OWNER/REPO that images are published under: the run's GitHub repository (a fork's, a
+    renamed one's: `context.run_repository`), else the configured one. Push, deploy-by-tag and
+    promote all ask here, so promote pins the repository push wrote to."""
+    return (run or configured).lower()
+
+
 def image_repository(registry: str, repository: str, app: str) -> str:
     """``registry/owner/repo/app``, lower-cased as registries require."""
     return f"{registry}/{repository}/{app}".lower()

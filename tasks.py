@@ -243,7 +243,7 @@ def deploy(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
         )
         outcome = emergency.deploy(session.runner, session.config, request, os.environ)
-        reports.show_outcome(session.console, outcome.document())
+        reports.show_outcome(session.console, outcome)
 
 
 @task(help={"env": ENV, "revision": "roll back to this revision (default: the previous one)",
@@ -266,7 +266,7 @@ def rollback(
         number = validation.positive_revision(revision) if revision is not None else None
         request = deploy_flow.RollbackRequest(env, number, yes, reason)
         outcome = deploy_flow.rollback(session.runner, session.config, request, os.environ)
-        reports.show_outcome(session.console, outcome.document())
+        reports.show_outcome(session.console, outcome)
 
 
 @task(help={"env": ENV, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
@@ -278,7 +278,8 @@ def verify(
     json: bool = False,
 ) -> None:
     """Rollouts, pods ready on the recorded digests, helm test, NATS: fail fast with reasons."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import inspect  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.verification import VerifyOutcome
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         if env == "local":  # the Compose stack of `invoke pipeline`, on the same endpoints
@@ -287,8 +288,8 @@ def verify(
             config = session.config
             report = local_env.verify(session.runner, config, local_env.running_tag(config))
         else:
-            report = deploy_flow.verify(session.runner, session.config, env, os.environ)
-        reports.show_outcome(session.console, {"environment": env, "verify": report.checks})
+            report = inspect.verify(session.runner, session.config, env, os.environ)
+        reports.show_outcome(session.console, VerifyOutcome(env, report))
 
 
 @task(help={"env": ENV, "tag": "compare this tag instead of the release record's",
@@ -302,10 +303,10 @@ def diff(
     json: bool = False,
 ) -> None:
     """What a deploy would change: rendered manifests against the live release, as objects."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import inspect  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        found = deploy_flow.diff(session.runner, session.config, env, os.environ, tag)
+        found = inspect.diff(session.runner, session.config, env, os.environ, tag)
         reports.show_diff(session.console, env, found)
 
 
@@ -315,10 +316,10 @@ def history(
     json: bool = False,
 ) -> None:  # fmt: skip
     """The audit trail: revision, time, status, tag, digests, who and why."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import inspect  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        trail = deploy_flow.audit(session.runner, session.config, env, os.environ)
+        trail = inspect.audit(session.runner, session.config, env, os.environ)
         reports.show_history(session.console, trail)
 
 
@@ -358,10 +359,10 @@ def status(
     json: bool = False,
 ) -> None:
     """Release status and history, pods with images and readiness, services."""
-    from aegis_delivery.cluster import deploy as deploy_flow  # deferred: keeps `invoke --list` fast
+    from aegis_delivery.cluster import inspect  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        document = deploy_flow.status(session.runner, session.config, env, os.environ)
+        document = inspect.status(session.runner, session.config, env, os.environ)
         reports.show_outcome(session.console, document)
 
 

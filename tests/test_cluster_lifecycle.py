@@ -26,7 +26,7 @@ import pytest
 
 from aegis_delivery import emergency
 from aegis_delivery import promote as promotion
-from aegis_delivery.cluster import deploy
+from aegis_delivery.cluster import deploy, inspect
 from aegis_delivery.cluster.helm import Helm
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
@@ -220,14 +220,14 @@ def test_verify_names_a_crash_loop_and_a_wrong_digest(cluster: Cluster) -> None:
     cluster.controller.stop()
     cluster.controller.mark_crashloop(NS, "aegis-monitor-api")
     with pytest.raises(GateFailed, match="CrashLoopBackOff"), cluster.runner() as runner:
-        deploy.verify(runner, cluster.config, "staging", cluster.environ)
+        inspect.verify(runner, cluster.config, "staging", cluster.environ)
     cluster.controller.mark_ready(NS, "aegis-monitor-api")
     cluster.controller.mark_wrong_digest(NS, "aegis-monitor-ui", "sha256:" + "9" * 64)
     quick = replace(cluster.config.environments["staging"], timeout=Duration.parse("2s"))
     config = replace(cluster.config, environments={"staging": quick})
     expected = "expected " + DIGESTS_V1["monitor-ui"]
     with pytest.raises(GateFailed, match=expected), cluster.runner() as runner:
-        deploy.verify(runner, config, "staging", cluster.environ)
+        inspect.verify(runner, config, "staging", cluster.environ)
 
 
 def test_rollback_to_the_previous_and_to_revision_n_then_verify(cluster: Cluster) -> None:
@@ -321,7 +321,7 @@ def test_status_reads_the_real_output(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
     with cluster.runner() as runner:
-        document = deploy.status(runner, cluster.config, "staging", cluster.environ)
+        document = inspect.status(runner, cluster.config, "staging", cluster.environ).document()
     assert document["status"] == "deployed"
     history = document["history"]
     assert isinstance(history, list) and history[0]["description"].startswith("tag=main-1111111")
@@ -342,7 +342,7 @@ def test_history_is_the_audit_trail(cluster: Cluster, monkeypatch: pytest.Monkey
     with cluster.runner() as runner:
         request = deploy.RollbackRequest("staging", 1, True, "INC-124 the fix broke login")
         deploy.rollback(runner, cluster.config, request, cluster.environ)
-        trail = deploy.audit(runner, cluster.config, "staging", cluster.environ)
+        trail = inspect.audit(runner, cluster.config, "staging", cluster.environ)
     rows = [(e.revision, e.status, e.tag, e.by, e.reason) for e in trail.entries]
     assert rows == [
         (3, "deployed", "main-1111111", "ops", "INC-124 the fix broke login"),
@@ -357,15 +357,15 @@ def test_history_is_the_audit_trail(cluster: Cluster, monkeypatch: pytest.Monkey
 def test_diff_shows_the_digests_a_deploy_would_change(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     with cluster.runner() as runner:
-        first = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+        first = inspect.diff(runner, cluster.config, "staging", cluster.environ)
     assert "Deployment/aegis-monitor-api" in first.added and not first.images  # nothing live yet
     cluster.deploy()
     with cluster.runner() as runner:
-        same = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+        same = inspect.diff(runner, cluster.config, "staging", cluster.environ)
     assert same.empty, same.summary()
     cluster.record("main-2222222", DIGESTS_V2)
     with cluster.runner() as runner:
-        found = deploy.diff(runner, cluster.config, "staging", cluster.environ)
+        found = inspect.diff(runner, cluster.config, "staging", cluster.environ)
     lines = found.summary()
     assert lines[0].startswith("image Deployment/aegis-monitor-api monitor-api: ")
     assert lines[0].endswith("@" + DIGESTS_V2["monitor-api"])

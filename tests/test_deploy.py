@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery import emergency
-from aegis_delivery.cluster import deploy
+from aegis_delivery.cluster import deploy, inspect
 from aegis_delivery.cluster.access import connect
 from aegis_delivery.cluster.lock import DeployLock
 from aegis_delivery.cluster.verify import verify_cluster
@@ -707,7 +707,7 @@ def test_the_verify_task_checks_the_recorded_digests(
     staging = replace(config.environments["staging"], timeout=Duration.parse("1s"))
     script_cluster(runner)
     with pytest.raises(GateFailed, match=f"expected {wrong}"):
-        deploy.verify(runner, replace(config, environments={"staging": staging}), "staging", {})
+        inspect.verify(runner, replace(config, environments={"staging": staging}), "staging", {})
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery import reports
+from aegis_delivery.cluster.deploy import DeployOutcome
 from aegis_delivery.cluster.diff import ImageChange, ManifestDiff
 from aegis_delivery.cluster.history import AuditEntry, AuditTrail
 from aegis_delivery.masking import Masker
+from aegis_delivery.verification import VerifyReport
 from tests.conftest import RecordingConsole
 from tests.records import DIGEST_API, release_record
 
@@ -68,17 +70,13 @@ def test_the_history(console: RecordingConsole) -> None:
 
 
 def test_an_outcome_with_planned_and_failed_checks(console: RecordingConsole) -> None:
-    document: dict[str, object] = {
-        "environment": "staging",
-        "revision": 3,
-        "description": "tag=t",
-        "verify": [
-            {"check": "pods", "ok": True, "detail": "4 pods ready"},
-            {"check": "helm test", "ok": None, "detail": "planned (dry run)"},
-            {"check": "nats", "ok": False, "detail": "no answer"},
-        ],
-    }
-    reports.show_outcome(console, document)
+    report = VerifyReport()
+    report.add("pods", True, "4 pods ready")
+    report.planned("helm test")
+    report.add("nats", False, "no answer")
+    outcome = DeployOutcome("staging", "t", "tag=t", {}, revision=3, verify=report)
+    document = outcome.document()
+    reports.show_outcome(console, outcome)
     shown = document_or_text(console)
     if isinstance(shown, dict):
         assert shown == document

@@ -18,7 +18,7 @@ from pathlib import Path
 from aegis_delivery import gates, local
 from aegis_delivery.ci import in_ci
 from aegis_delivery.cluster import deploy as deploy_flow
-from aegis_delivery.cluster import kube
+from aegis_delivery.cluster import inspect, kube
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, InputError, ToolUnavailable
 from aegis_delivery.release import images, publish, registry
@@ -200,5 +200,5 @@ def run(
             runner, config, deploy_request, env, record=record(), verify_after=False
         ),
     )
-    stage("verify", lambda: deploy_flow.verify(runner, config, environment, env, record()))
+    stage("verify", lambda: inspect.verify(runner, config, environment, env, record()))
     return ran

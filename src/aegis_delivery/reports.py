@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from aegis_delivery.cluster.deploy import DeployOutcome
     from aegis_delivery.cluster.diff import ManifestDiff
     from aegis_delivery.cluster.history import AuditTrail
+    from aegis_delivery.cluster.inspect import StatusReport
     from aegis_delivery.release.publish import ImagePlan
     from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
     from aegis_delivery.release.sbom import FetchedSbom
     from aegis_delivery.release.trivy import ScanReport
     from aegis_delivery.release.trust import CaBundle
+    from aegis_delivery.verification import VerifyOutcome
 
 
 def config_document(config: DeliveryConfig) -> dict[str, Any]:
@@ -206,7 +208,7 @@ def show_published(
     from aegis_delivery.release.record import ReleaseRecord
 
     if isinstance(result, DeployOutcome):
-        show_outcome(console, result.document())
+        show_outcome(console, result)
     elif isinstance(result, ReleaseRecord):
         show_release(console, result, release_file)
     else:
@@ -254,24 +256,27 @@ def show_history(console: Console, trail: AuditTrail) -> None:
     )
 
 
-def show_outcome(console: Console, document: dict[str, Any]) -> None:
+def show_outcome(console: Console, outcome: DeployOutcome | StatusReport | VerifyOutcome) -> None:
     """A deploy, rollback, verify or status result: JSON for machines, lines for people."""
-    console.summarize(str(document.get("environment", "result")), document)
+    from aegis_delivery.cluster.deploy import DeployOutcome
+    from aegis_delivery.cluster.inspect import StatusReport
+
+    document = outcome.document()
+    console.summarize(outcome.environment, document)
     if console.json_mode:
         console.emit_json(document)
         return
-    for check in document.get("verify", []):
-        mark = {True: "ok", False: "FAILED"}.get(check["ok"], "planned")
+    if isinstance(outcome, StatusReport):
+        for pod in outcome.pods:
+            state = "ready" if pod.ready else pod.problem or "not ready"
+            console.info(f"pod {pod.name}: {state} {pod.image}")
+        console.info(f"release {outcome.release} in {outcome.namespace}: {outcome.status}")
+        return
+    report = outcome.verify if isinstance(outcome, DeployOutcome) else outcome.report
+    for check in report.checks if report is not None else []:
+        mark = {True: "ok", False: "FAILED"}.get(check["ok"], "planned")  # type: ignore[call-overload]
         console.info(f"{mark}: {check['check']}: {check['detail']}")
-    if document.get("revision"):
+    if isinstance(outcome, DeployOutcome) and outcome.revision:
         console.success(
-            f"{document.get('environment')}: revision {document['revision']} "
-            f"({document.get('description', '')})"
-        )
-    for pod in document.get("pods", []):
-        state = "ready" if pod["ready"] else pod["problem"] or "not ready"
-        console.info(f"pod {pod['name']}: {state} {pod['image']}")
-    if "status" in document:
-        console.info(
-            f"release {document['release']} in {document['namespace']}: {document['status']}"
+            f"{outcome.environment}: revision {outcome.revision} ({outcome.description})"
         )

@@ -130,3 +130,14 @@ class VerifyReport:
     def raise_on_failure(self) -> None:
         if self.failed:
             raise GateFailed(f"verify failed: {', '.join(self.failed)}")
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    """`invoke verify`: which environment was verified, and the report."""
+
+    environment: str
+    report: VerifyReport
+
+    def document(self) -> dict[str, object]:
+        return {"environment": self.environment, "verify": self.report.checks}

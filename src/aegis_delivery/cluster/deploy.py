@@ -12,17 +12,14 @@ very sequence: questions before the first change run for real, every change is p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aegis_delivery.ci import current_user, in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
-    Cluster,
     connect,
     connect_guarded,
     guard_context,
@@ -32,13 +29,9 @@ from aegis_delivery.cluster.access import (
     recover_pending,
 )
 from aegis_delivery.cluster.description import RevisionNote
-from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
-from aegis_delivery.cluster.history import AuditTrail, audit_trail
+from aegis_delivery.cluster.inspect import release_diff
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.cluster.values import (
-    chosen_release,
-    deployment_values,
-    published_repository,
     write_values,
 )
 from aegis_delivery.cluster.verify import diagnose, verify_cluster
@@ -48,40 +41,10 @@ from aegis_delivery.prompts import Prompter
 from aegis_delivery.release import registry
 from aegis_delivery.release.record import (
     ReleaseRecord,
-    read_optional,
     read_record,
 )
 from aegis_delivery.runner import Runner
-from aegis_delivery.verification import VerifyReport, parse_pods
-
-
-def release_diff(
-    runner: Runner,
-    config: DeliveryConfig,
-    cluster: Cluster,
-    tag: str,
-    record: ReleaseRecord | None,
-    environ: Mapping[str, str],
-) -> ManifestDiff:
-    """The objects this release would render against the live release's, as objects."""
-    import yaml  # deferred: keeps `invoke --list` fast
-
-    # The values go in on stdin (`--values=-`): no scratch file two diffs at once could share.
-    repository = published_repository(config, environ)
-    values = yaml.safe_dump(deployment_values(config, tag, record, repository))
-    argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [Path("-")])
-    rendered = runner.run(cluster.read(argv, "render the new release", stdin=values))
-    live = runner.run(
-        cluster.read(helm_cli.get_manifest_argv(cluster.helm, cluster.target), "live manifests"),
-        check=False,
-    )
-    if live.ran and not live.ok and not helm_cli.release_missing(live.stderr):
-        raise CommandFailed("helm get manifest", live.returncode, live.stderr.strip())
-    live_text = live.stdout if live.ran and live.ok else ""
-    return compare(
-        parse_manifests(live_text, "the live release"),
-        parse_manifests(rendered.stdout, "the rendered release"),
-    )
+from aegis_delivery.verification import VerifyReport
 
 
 @dataclass(frozen=True)
@@ -315,78 +278,3 @@ def rollback(
     outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, {})
     outcome.completed.append("verify")
     return outcome
-
-
-def verify(
-    runner: Runner,
-    config: DeliveryConfig,
-    environment: str,
-    environ: Mapping[str, str],
-    record: ReleaseRecord | None = None,
-) -> VerifyReport:
-    """Verify an environment against the release record (digests checked when there is one)."""
-    record = record or read_optional(config.build.release_file)
-    cluster = connect(runner, config, environment, environ)
-    if record is None:
-        runner.console.warn(
-            f"no release record at {config.build.release_file}: the pods' digests are not checked"
-        )
-    digests = record.digests() if record else {}
-    return verify_cluster(runner, tuple(config.apps), cluster, digests)
-
-
-def status(
-    runner: Runner, config: DeliveryConfig, environment_name: str, environ: Mapping[str, str]
-) -> dict[str, object]:
-    """The release, its history, its pods: questions only."""
-    cluster = connect(runner, config, environment_name, environ)
-    target, kubectl = cluster.target, cluster.kubectl
-    state = runner.run(
-        cluster.read(helm_cli.status_argv(cluster.helm, target), "release status"), check=False
-    )
-    revisions = history(runner, cluster)
-    pods = runner.run(cluster.read(kube.pods_argv(kubectl, target), "pods"), check=False)
-    services = runner.run(
-        cluster.read(kube.services_argv(kubectl, target), "services"), check=False
-    )
-    for line in services.stdout.strip().splitlines():
-        runner.console.output_line(line)
-    release_status = None
-    if state.ok and state.ran:
-        try:
-            info = json.loads(state.stdout).get("info", {})
-            release_status = info.get("status") if isinstance(info, dict) else None
-        except (ValueError, AttributeError):
-            raise AegisError(
-                f"helm status answered something that is not JSON: {state.stdout[:200]}"
-            ) from None
-    return {
-        "environment": environment_name,
-        "release": target.release,
-        "namespace": target.namespace,
-        "status": release_status,
-        "history": [r.__dict__ for r in revisions],
-        "pods": ([p.as_dict() for p in parse_pods(pods.stdout)] if pods.ok and pods.ran else []),
-    }
-
-
-def diff(
-    runner: Runner,
-    config: DeliveryConfig,
-    environment: str,
-    environ: Mapping[str, str],
-    tag: str | None = None,
-) -> ManifestDiff:
-    """`invoke diff`: the release record (or an explicit tag) against what runs; no change."""
-    config.environment(environment)
-    chosen, record = chosen_release(runner, config, tag)
-    cluster = connect_guarded(runner, config, environment, environ)
-    return release_diff(runner, config, cluster, chosen, record, environ)
-
-
-def audit(
-    runner: Runner, config: DeliveryConfig, environment: str, environ: Mapping[str, str]
-) -> AuditTrail:
-    """`invoke history`: every revision with its tag, digests, who and why."""
-    cluster = connect_guarded(runner, config, environment, environ)
-    return audit_trail(runner, cluster)

@@ -182,6 +182,16 @@ def parse_history(raw: str) -> list[Revision]:
     return revisions
 
 
+def parse_status(raw: str) -> str | None:
+    """The release's state from `helm status -o json` (``deployed``, ``failed``, ...)."""
+    try:
+        info = json.loads(raw).get("info", {})
+    except (ValueError, AttributeError):
+        raise AegisError(f"helm status answered something that is not JSON: {raw[:200]}") from None
+    status = info.get("status") if isinstance(info, dict) else None
+    return str(status) if status is not None else None
+
+
 def release_missing(stderr: str) -> bool:
     return "release: not found" in stderr or "has no deployed releases" in stderr
 

@@ -16,6 +16,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,8 +29,9 @@ from aegis_delivery import emergency
 from aegis_delivery import promote as promotion
 from aegis_delivery.cluster import deploy, inspect
 from aegis_delivery.cluster.helm import Helm
+from aegis_delivery.cluster.undo import RolledBack
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
-from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError
+from aegis_delivery.errors import AegisError, GateFailed, InputError, Interrupted
 from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish
 from aegis_delivery.release.record import ReleaseRecord
@@ -196,22 +198,103 @@ def test_an_emergency_deploy_records_its_reason(
     assert description.startswith("tag=emergency-fix")
 
 
-def test_a_failing_rollout_is_undone_and_verify_names_the_reason(cluster: Cluster) -> None:
+def budgets(cluster: Cluster, upgrade: str, rollback: str) -> None:
+    staging = replace(
+        cluster.config.environments["staging"],
+        timeout=Duration.parse(upgrade),
+        rollback_timeout=Duration.parse(rollback),
+    )
+    cluster.config = replace(cluster.config, environments={"staging": staging})
+
+
+@pytest.mark.parametrize("never", ["crashloop", None], ids=["crash-loop", "never-ready"])
+def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
+    cluster: Cluster, never: Outcome | None
+) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
-    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: "crashloop"}), 0.3)
+    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: never}), 0.3)
     cluster.record("main-2222222", DIGESTS_V2)
-    # The crash loop never ends: helm gives up at the timeout, so keep that one short.
-    staging = replace(cluster.config.environments["staging"], timeout=Duration.parse("6s"))
-    cluster.config = replace(cluster.config, environments={"staging": staging})
-    with pytest.raises(CommandFailed):
+    # The rollout never finishes: helm gives up at the upgrade's timeout, kept short here.
+    budgets(cluster, "6s", "20s")
+    started = time.monotonic()
+    with pytest.raises(RolledBack) as raised:
         cluster.deploy()
+    elapsed = time.monotonic() - started
     assert cluster.statuses() == [(1, "superseded"), (2, "failed"), (3, "deployed")]
     assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V1["monitor-api"])
+    upgrade_line, rollback_line = raised.value.message.splitlines()
+    assert upgrade_line.startswith("deploy of main-2222222 to staging failed: ")
+    if never == "crashloop":  # the pod that cannot run, by name and reason
+        assert "aegis-monitor-api" in upgrade_line and "CrashLoopBackOff" in upgrade_line
+    assert rollback_line.startswith("rollback: revision 1 restored as revision 3 in ")
+    assert rollback_line.endswith("(budget 20s): deployed, pods ready")
+    document = raised.value.details
+    assert document["upgrade"]["revision"] == 2  # type: ignore[index]
+    assert bool(document["upgrade"]["pods"]) == (never == "crashloop")  # type: ignore[index]
+    assert document["rollback"] == {
+        "to_revision": 1, "revision": 3, "status": "deployed", "timeout": "20s", "held": True,
+        "seconds": document["rollback"]["seconds"],  # type: ignore[index]
+    }  # fmt: skip
+    assert document["completed"] == ["guards"]
+    # Both phases within their budgets: the upgrade's 6 s, the rollback's 20 s, and the
+    # verify and diagnosis around them; never a rollback squeezed into what the upgrade left.
+    assert elapsed < 6 + 20 + 30
+    assert raised.value.exit_code == 1
     text = cluster.console.text
     assert "helm upgrade failed; what the cluster shows" in text
-    assert "release is now revision 3: deployed" in text
+    assert "release is now revision 2: failed" in text
     assert api_has_no_lease(cluster)
+
+
+def test_a_first_install_that_fails_is_uninstalled(cluster: Cluster) -> None:
+    cluster.controller.start(policy_by_tag({DIGESTS_V1["monitor-api"]: None}), 0.3)
+    cluster.record("main-1111111", DIGESTS_V1)
+    budgets(cluster, "4s", "20s")
+    with pytest.raises(RolledBack, match="the failed first install was uninstalled"):
+        cluster.deploy()
+    assert cluster.statuses() == []
+    assert cluster.images() == {}
+    assert api_has_no_lease(cluster)
+
+
+def test_sigterm_during_the_rollback_leaves_what_the_next_run_recovers(cluster: Cluster) -> None:
+    cluster.record("main-1111111", DIGESTS_V1)
+    cluster.deploy()
+    # Nothing becomes ready now: the upgrade times out, and the rollback waits.
+    stuck: dict[str, Outcome | None] = {
+        DIGESTS_V1["monitor-api"]: None,
+        DIGESTS_V2["monitor-api"]: None,
+    }
+    cluster.controller.start(policy_by_tag(stuck), 0.3)
+    cluster.record("main-2222222", DIGESTS_V2)
+    budgets(cluster, "4s", "60s")
+
+    def terminate_once_rolling_back() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(status == "pending-rollback" for _, status in cluster.statuses()):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=terminate_once_rolling_back, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    with pytest.raises(Interrupted) as raised:
+        cluster.deploy()
+    assert raised.value.exit_code == 143
+    assert time.monotonic() - started < 4 + 60  # honoured at once, not at the budget's end
+    watcher.join(5)
+    last = cluster.statuses()[-1]
+    assert last[0] == 3 and last[1] in {"pending-rollback", "failed"}, cluster.statuses()
+    assert api_has_no_lease(cluster)
+    # The next run: --recover rolls the interrupted rollback back, then deploys.
+    cluster.controller.start(delay=0.3)
+    budgets(cluster, "20s", "20s")
+    recovered = cluster.deploy(recover=True)
+    assert cluster.statuses()[-1] == (recovered.revision, "deployed")
+    assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V2["monitor-api"])
 
 
 def test_verify_names_a_crash_loop_and_a_wrong_digest(cluster: Cluster) -> None:

@@ -122,7 +122,7 @@ def test_helm_command_lines_are_accepted(
         assert "--atomic" not in argv and "--force" not in argv
     if command.startswith("upgrade"):
         assert "--history-max" in argv
-        assert (helm.rollback_on_failure in argv) and ("--atomic" in argv) == (helm.major == 3)
+        assert "--atomic" not in argv and "--rollback-on-failure" not in argv
     assert_reached_the_cluster(run(argv, kubeconfig))
 
 

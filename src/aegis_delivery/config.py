@@ -116,6 +116,8 @@ class EnvironmentConfig:
     lock_wait: Duration
     nats: bool
     helm_args: tuple[str, ...] = ()
+    # A rollback's own budget (after a failed upgrade too): never what is left of `timeout`.
+    rollback_timeout: Duration = Duration("5m", 300)
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ def _helm_args(table: _Table) -> tuple[str, ...]:
 def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
     table.unknown_keys(
         {"namespace", "kube_context", "timeout", "history_max", "lock_wait", "nats", "helm_args"}
+        | {"rollback_timeout"}
     )
     if not _NAME.match(name) or len(name) > 63:
         raise table.fail("", "named like a DNS-1123 label (lower case, digits, '-')", name)
@@ -284,6 +287,7 @@ def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
         namespace=namespace,
         kube_context=kube_context,
         timeout=table.duration("timeout", "10m"),
+        rollback_timeout=table.duration("rollback_timeout", "5m"),
         history_max=history_max,
         lock_wait=table.duration("lock_wait", "5m"),
         nats=table.get("nats", bool, "true or false", False),

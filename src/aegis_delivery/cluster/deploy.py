@@ -31,10 +31,11 @@ from aegis_delivery.cluster.access import (
 from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.inspect import release_diff
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
+from aegis_delivery.cluster.undo import undo_failed_upgrade
 from aegis_delivery.cluster.values import (
     write_values,
 )
-from aegis_delivery.cluster.verify import diagnose, verify_cluster
+from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed
 from aegis_delivery.prompts import Prompter
@@ -190,12 +191,10 @@ def deploy(
             text,
             request.create_namespace,
         )
-        try:
+        try:  # the Lease is held across the upgrade and, when it fails, the rollback
             runner.run(cluster.change(upgrade, f"deploy {tag} to {request.environment}"))
-        except CommandFailed:
-            runner.console.error("helm upgrade failed; what the cluster shows:")
-            diagnose(runner, cluster)
-            raise
+        except CommandFailed as failure:
+            raise undo_failed_upgrade(runner, cluster, tuple(config.apps), failure, tag) from None
         finally:
             lock.release()
         outcome.completed.append("upgrade")

@@ -29,10 +29,6 @@ class Helm:
     def wait(self) -> tuple[str, ...]:
         return ("--wait=watcher",) if self.major >= 4 else ("--wait",)
 
-    @property
-    def rollback_on_failure(self) -> str:
-        return "--rollback-on-failure" if self.major >= 4 else "--atomic"
-
 
 def parse_version(text: str) -> int:
     """``v4.1.4+g05fa379`` -> 4."""
@@ -80,7 +76,8 @@ def upgrade_argv(
     for file in values:
         argv.append(f"--values={file}")
     argv += ["--timeout", environment.timeout.text]
-    argv += [*helm.wait, helm.rollback_on_failure, "--history-max", str(environment.history_max)]
+    # No --atomic: its rollback would share this timeout (cluster/undo.py rolls back instead).
+    argv += [*helm.wait, "--history-max", str(environment.history_max)]
     argv.append(f"--description={description}")
     if create_namespace:
         argv.append("--create-namespace")
@@ -96,7 +93,7 @@ def rollback_argv(
     chosen = (str(revision),) if revision is not None else ()
     return (
         str(helm.path), "rollback", target.release, *chosen, *target.helm_flags(),
-        *helm.wait, "--timeout", environment.timeout.text,
+        *helm.wait, "--timeout", environment.rollback_timeout.text,
         "--history-max", str(environment.history_max),
     )  # fmt: skip
 
@@ -104,7 +101,7 @@ def rollback_argv(
 def uninstall_argv(helm: Helm, target: Target, environment: EnvironmentConfig) -> tuple[str, ...]:
     return (
         str(helm.path), "uninstall", target.release, *target.helm_flags(),
-        *helm.wait, "--timeout", environment.timeout.text,
+        *helm.wait, "--timeout", environment.rollback_timeout.text,
     )  # fmt: skip
 
 

@@ -22,20 +22,23 @@ def _tail(text: str, characters: int) -> str:
     return text.strip()[-characters:]
 
 
-def diagnose(runner: Runner, cluster: Cluster) -> None:
-    """After a failed upgrade or check: pods that are not ready, their events and last logs."""
+def diagnose(runner: Runner, cluster: Cluster) -> list[str]:
+    """After a failed upgrade or check: pods that are not ready, their events and last logs;
+    one ``pod: reason`` per pod that is not ready."""
     pods = runner.run(
         cluster.read(kube.pods_argv(cluster.kubectl, cluster.target), "pods"), check=False
     )
     if not pods.ran:
-        return
+        return []
     if not pods.ok:
         runner.console.warn("could not list pods for diagnosis")
-        return
+        return []
+    reasons: list[str] = []
     for pod in parse_pods(pods.stdout):
         if pod.ready and not pod.problem:
             continue
-        runner.console.error(f"{pod.name}: {pod.problem or 'not ready'}")
+        reasons.append(f"{pod.name}: {pod.problem or 'not ready'}")
+        runner.console.error(reasons[-1])
         for argv in (kube.events_argv(cluster.kubectl, cluster.target, pod.name),
                      kube.logs_argv(cluster.kubectl, cluster.target, pod.name)):  # fmt: skip
             answer = runner.run(cluster.read(argv, "diagnose"), check=False)
@@ -47,6 +50,7 @@ def diagnose(runner: Runner, cluster: Cluster) -> None:
         runner.console.info(
             f"release is now revision {latest.revision}: {latest.status} ({latest.description})"
         )
+    return reasons
 
 
 def verify_cluster(

@@ -13,8 +13,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
 
+# Duration is part of the settings' API (config.Duration): re-exported.
+from aegis_delivery.config_table import Duration as Duration
+from aegis_delivery.config_table import Table, default_of, keys_of, relative_path
 from aegis_delivery.errors import ConfigError
 from aegis_delivery.validation import (
     PLATFORM_PATTERN,
@@ -24,35 +26,13 @@ from aegis_delivery.validation import (
 )
 
 TABLE = "tool.aegis"
-_DURATION = re.compile(r"^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?\Z")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 _HELM_FLAG = re.compile(r"^--[a-z][a-z0-9-]*(=[^\s]*)?\Z")
 
 HADOLINT_LEVELS = ("error", "warning", "info", "style")
 
-T = TypeVar("T")
 
-
-@dataclass(frozen=True)
-class Duration:
-    """A Go-style duration (``10m``, ``1h30m``, ``90s``), as helm and kubectl take it."""
-
-    text: str
-    seconds: int
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        match = _DURATION.match(text)
-        if not text or match is None:
-            raise ValueError(f"{text!r} is not a duration like '10m', '90s' or '1h30m'")
-        hours, minutes, seconds = (int(group or 0) for group in match.groups())
-        total = hours * 3600 + minutes * 60 + seconds
-        if total <= 0:
-            raise ValueError(f"{text!r} must be longer than zero")
-        return cls(text=text, seconds=total)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateSettings:
     annotation_coverage: float
     annotation_paths: tuple[str, ...]
@@ -60,21 +40,21 @@ class GateSettings:
     test_workers: int = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ScanSettings:
     severity: frozenset[str]
-    ignore_unfixed: bool
-    vulnerabilities: bool
+    ignore_unfixed: bool = False
+    vulnerabilities: bool = True
     db_repository: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BuildSettings:
     ca_bundle_env: str
     cache: str
-    push_attempts: int
     retry_base_seconds: float
     release_file: Path
+    push_attempts: int = 4
 
     @property
     def retry(self) -> tuple[int, float]:
@@ -82,14 +62,14 @@ class BuildSettings:
         return self.push_attempts, self.retry_base_seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LocalSettings:
     project: str
     nats_image: str
-    api_port: int
-    ui_port: int
-    verify_timeout: Duration
-    push: bool
+    api_port: int = 18000
+    ui_port: int = 13000
+    verify_timeout: Duration = Duration.parse("90s")  # noqa: RUF009 - frozen
+    push: bool = False
     # `invoke pipeline --offline`: locally made base images (scripts/local-base-images).
     offline_bases: Mapping[str, str] = field(default_factory=dict)
     offline_nats_image: str = "aegis-local/nats:bookworm"
@@ -98,7 +78,7 @@ class LocalSettings:
     offline_postgres_image: str = "aegis-local/postgres:15"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AppConfig:
     name: str
     context: Path
@@ -106,21 +86,21 @@ class AppConfig:
     platforms: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvironmentConfig:
     name: str
     namespace: str
     kube_context: str
-    timeout: Duration
-    history_max: int
-    lock_wait: Duration
-    nats: bool
-    helm_args: tuple[str, ...] = ()
+    timeout: Duration = Duration.parse("10m")  # noqa: RUF009 - frozen
     # A rollback's own budget (after a failed upgrade too): never what is left of `timeout`.
-    rollback_timeout: Duration = Duration("5m", 300)
+    rollback_timeout: Duration = Duration.parse("5m")  # noqa: RUF009 - frozen
+    history_max: int = 10
+    lock_wait: Duration = Duration.parse("5m")  # noqa: RUF009 - frozen
+    nats: bool = False
+    helm_args: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeliveryConfig:
     root: Path
     source: Path
@@ -129,13 +109,13 @@ class DeliveryConfig:
     default_branch: str
     chart: Path
     release: str
-    release_aliases: tuple[str, ...]
     gates: GateSettings
     scan: ScanSettings
     build: BuildSettings
     local: LocalSettings
     apps: Mapping[str, AppConfig]
     environments: Mapping[str, EnvironmentConfig]
+    release_aliases: tuple[str, ...] = ()
     # Where the toolkit writes what it makes: build logs, scan reports, SBOMs, staged
     # platforms, the Compose file, the gate's record. Relative to root (or absolute).
     work_directory: Path = Path(".aegis")
@@ -161,82 +141,19 @@ class DeliveryConfig:
             raise ConfigError(f"unknown environment {name!r}: expected one of {known}") from None
 
 
-class _Table:
-    """A TOML table that knows its dotted path, so every error names the exact key."""
-
-    def __init__(self, data: Mapping[str, object], path: str, source: Path) -> None:
-        self.data = data
-        self.path = path
-        self.source = source
-
-    def fail(self, key: str, expected: str, got: object = None) -> ConfigError:
-        where = f"{self.path}.{key}" if key else self.path
-        found = "it is missing" if got is None else f"found {got!r}"
-        return ConfigError(f"{self.source}: [{where}] must be {expected}; {found}")
-
-    def get(self, key: str, kind: type[T], expected: str, default: T | None = None) -> T:
-        value = self.data.get(key, default)
-        # bool is an int subclass: never accept true/false where a number is expected.
-        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-            raise self.fail(key, expected, value)
-        return value
-
-    def number(self, key: str, expected: str) -> float:
-        value = self.data.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(key, expected, value)
-        return float(value)
-
-    def text(self, key: str, expected: str = "a non-empty string") -> str:
-        value = self.get(key, str, expected)
-        if not value.strip():
-            raise self.fail(key, expected, value)
-        return value
-
-    def table(self, key: str) -> _Table:
-        value = self.get(key, dict, "a table")
-        return _Table(value, f"{self.path}.{key}", self.source)
-
-    def strings(self, key: str, expected: str) -> tuple[str, ...]:
-        value = self.get(key, list, expected)
-        if not value or not all(isinstance(item, str) and item for item in value):
-            raise self.fail(key, expected, value)
-        return tuple(value)
-
-    def duration(self, key: str, default: str) -> Duration:
-        text = self.get(key, str, "a duration like '10m'", default)
-        try:
-            return Duration.parse(text)
-        except ValueError as error:
-            raise self.fail(key, "a duration like '10m', '90s' or '1h30m'", text) from error
-
-    def unknown_keys(self, allowed: set[str]) -> None:
-        extra = sorted(set(self.data) - allowed)
-        if extra:
-            raise ConfigError(
-                f"{self.source}: [{self.path}] has unknown key {extra[0]!r}; "
-                f"expected only {', '.join(sorted(allowed))}"
-            )
-
-
-def _relative_path(table: _Table, key: str, root: Path) -> Path:
-    text = table.text(key, "a path relative to the repository root")
-    if PurePosixPath(text).is_absolute() or ".." in PurePosixPath(text).parts:
-        raise table.fail(key, "a path inside the repository (relative, no '..')", text)
-    return root / text
-
-
-def _work_directory(table: _Table) -> Path:
+def _work_directory(table: Table) -> Path:
     """Optional; absolute paths are allowed (a CI scratch disk, a test's own directory)."""
     expected = "a directory, relative to the repository root or absolute"
-    text = table.get("work_directory", str, expected, ".aegis")
+    text = table.get(
+        "work_directory", str, expected, str(default_of(DeliveryConfig, "work_directory"))
+    )
     if not text.strip() or ".." in PurePosixPath(text).parts:
         raise table.fail("work_directory", expected, text)
     return Path(text)  # relative: under root, wherever root is
 
 
-def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
-    table.unknown_keys({"context", "dockerfile", "platforms"})
+def _load_app(name: str, table: Table, root: Path) -> AppConfig:
+    table.unknown_keys(keys_of(AppConfig))
     if not _NAME.match(name):
         raise table.fail("", "named in lower case letters, digits and '-'", name)
     platforms = table.strings("platforms", "a non-empty list of platforms like 'linux/amd64'")
@@ -245,13 +162,13 @@ def _load_app(name: str, table: _Table, root: Path) -> AppConfig:
             raise table.fail("platforms", "a list of platforms like 'linux/amd64'", platform)
     return AppConfig(
         name=name,
-        context=_relative_path(table, "context", root),
-        dockerfile=_relative_path(table, "dockerfile", root),
+        context=relative_path(table, "context", root),
+        dockerfile=relative_path(table, "dockerfile", root),
         platforms=platforms,
     )
 
 
-def _helm_args(table: _Table) -> tuple[str, ...]:
+def _helm_args(table: Table) -> tuple[str, ...]:
     """Extra helm flags: each one ``--flag`` or ``--flag=value``, so none can become a value."""
     expected = "a list of helm flags like '--server-side' or '--labels=team=ops'"
     value = table.get("helm_args", list, expected, [])
@@ -261,11 +178,8 @@ def _helm_args(table: _Table) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
-    table.unknown_keys(
-        {"namespace", "kube_context", "timeout", "history_max", "lock_wait", "nats", "helm_args"}
-        | {"rollback_timeout"}
-    )
+def _load_environment(name: str, table: Table) -> EnvironmentConfig:
+    table.unknown_keys(keys_of(EnvironmentConfig))
     if not _NAME.match(name) or len(name) > 63:
         raise table.fail("", "named like a DNS-1123 label (lower case, digits, '-')", name)
     namespace = table.text("namespace", "a Kubernetes namespace name")
@@ -279,26 +193,28 @@ def _load_environment(name: str, table: _Table) -> EnvironmentConfig:
             "kube_context", "a context name (no leading '-', no spaces or control characters)",
             kube_context,
         )  # fmt: skip
-    history_max = table.get("history_max", int, "a positive integer", 10)
+    history_max = table.get(
+        "history_max", int, "a positive integer", default_of(EnvironmentConfig, "history_max")
+    )
     if history_max < 1:
         raise table.fail("history_max", "a positive integer", history_max)
     return EnvironmentConfig(
         name=name,
         namespace=namespace,
         kube_context=kube_context,
-        timeout=table.duration("timeout", "10m"),
-        rollback_timeout=table.duration("rollback_timeout", "5m"),
+        timeout=table.duration("timeout", default_of(EnvironmentConfig, "timeout")),
+        rollback_timeout=table.duration(
+            "rollback_timeout", default_of(EnvironmentConfig, "rollback_timeout")
+        ),
         history_max=history_max,
-        lock_wait=table.duration("lock_wait", "5m"),
-        nats=table.get("nats", bool, "true or false", False),
+        lock_wait=table.duration("lock_wait", default_of(EnvironmentConfig, "lock_wait")),
+        nats=table.get("nats", bool, "true or false", default_of(EnvironmentConfig, "nats")),
         helm_args=_helm_args(table),
     )
 
 
-def _load_gates(table: _Table) -> GateSettings:
-    table.unknown_keys(
-        {"annotation_coverage", "annotation_paths", "dockerfile_failure_threshold", "test_workers"}
-    )
+def _load_gates(table: Table) -> GateSettings:
+    table.unknown_keys(keys_of(GateSettings))
     threshold = table.text("dockerfile_failure_threshold", "a hadolint level")
     if threshold not in HADOLINT_LEVELS:
         expected = f"one of {', '.join(HADOLINT_LEVELS)}"
@@ -306,7 +222,9 @@ def _load_gates(table: _Table) -> GateSettings:
     coverage = table.number("annotation_coverage", "a percentage from 0 to 100")
     if not 0 <= coverage <= 100:
         raise table.fail("annotation_coverage", "a percentage from 0 to 100", coverage)
-    workers = table.get("test_workers", int, "an integer from 0 to 32", 4)
+    workers = table.get(
+        "test_workers", int, "an integer from 0 to 32", default_of(GateSettings, "test_workers")
+    )
     if not 0 <= workers <= 32:
         raise table.fail("test_workers", "an integer from 0 to 32", workers)
     return GateSettings(
@@ -317,11 +235,12 @@ def _load_gates(table: _Table) -> GateSettings:
     )
 
 
-def _load_scan(table: _Table) -> ScanSettings:
-    table.unknown_keys({"severity", "ignore_unfixed", "vulnerabilities", "db_repository"})
-    mirror = table.get("db_repository", str, "an OCI repository like 'mirror.local/trivy-db'", "")
+def _load_scan(table: Table) -> ScanSettings:
+    table.unknown_keys(keys_of(ScanSettings))
+    expected = "an OCI repository like 'mirror.local/trivy-db'"
+    mirror = table.get("db_repository", str, expected, default_of(ScanSettings, "db_repository"))
     if mirror.startswith("-") or any(c.isspace() for c in mirror):
-        raise table.fail("db_repository", "an OCI repository like 'mirror.local/trivy-db'", mirror)
+        raise table.fail("db_repository", expected, mirror)
     text = table.text("severity", "a list like 'HIGH,CRITICAL'")
     try:
         severity = parse_severities(text)
@@ -330,20 +249,24 @@ def _load_scan(table: _Table) -> ScanSettings:
         raise table.fail("severity", expected, text) from None
     return ScanSettings(
         severity=severity,
-        ignore_unfixed=table.get("ignore_unfixed", bool, "true or false", False),
-        vulnerabilities=table.get("vulnerabilities", bool, "true or false", True),
+        ignore_unfixed=table.get(
+            "ignore_unfixed", bool, "true or false", default_of(ScanSettings, "ignore_unfixed")
+        ),
+        vulnerabilities=table.get(
+            "vulnerabilities", bool, "true or false", default_of(ScanSettings, "vulnerabilities")
+        ),
         db_repository=mirror,
     )
 
 
-def _load_build(table: _Table, root: Path) -> BuildSettings:
-    table.unknown_keys(
-        {"ca_bundle_env", "cache", "push_attempts", "retry_base_seconds", "release_file"}
-    )
+def _load_build(table: Table, root: Path) -> BuildSettings:
+    table.unknown_keys(keys_of(BuildSettings))
     cache = table.text("cache", "one of none, registry, gha")
     if cache not in {"none", "registry", "gha"}:
         raise table.fail("cache", "one of none, registry, gha", cache)
-    attempts = table.get("push_attempts", int, "an integer from 1 to 10", 4)
+    attempts = table.get(
+        "push_attempts", int, "an integer from 1 to 10", default_of(BuildSettings, "push_attempts")
+    )
     if not 1 <= attempts <= 10:
         raise table.fail("push_attempts", "an integer from 1 to 10", attempts)
     retry_base = table.number("retry_base_seconds", "seconds from 0 to 60, like 1.0")
@@ -354,21 +277,18 @@ def _load_build(table: _Table, root: Path) -> BuildSettings:
         cache=cache,
         push_attempts=attempts,
         retry_base_seconds=retry_base,
-        release_file=_relative_path(table, "release_file", root),
+        release_file=relative_path(table, "release_file", root),
     )
 
 
-def _load_local(table: _Table) -> LocalSettings:
-    table.unknown_keys(
-        {"project", "nats_image", "api_port", "ui_port", "verify_timeout", "push"}
-        | {"offline_bases", "offline_nats_image", "postgres_image", "offline_postgres_image"}
-    )
+def _load_local(table: Table) -> LocalSettings:
+    table.unknown_keys(keys_of(LocalSettings))
     bases = table.get("offline_bases", dict, "a table of app = image", {})
     if not all(isinstance(v, str) and v.strip() for v in bases.values()):
         raise table.fail("offline_bases", "a table of app = image reference", bases)
     ports = {}
-    for key, default in (("api_port", 18000), ("ui_port", 13000)):
-        port = table.get(key, int, "a port from 1024 to 65535", default)
+    for key in ("api_port", "ui_port"):
+        port = table.get(key, int, "a port from 1024 to 65535", default_of(LocalSettings, key))
         if not 1024 <= port <= 65535:
             raise table.fail(key, "a port from 1024 to 65535", port)
         ports[key] = port
@@ -380,22 +300,19 @@ def _load_local(table: _Table) -> LocalSettings:
         nats_image=table.text("nats_image", "an image reference"),
         api_port=ports["api_port"],
         ui_port=ports["ui_port"],
-        verify_timeout=table.duration("verify_timeout", "90s"),
-        push=table.get("push", bool, "true or false", False),
+        verify_timeout=table.duration(
+            "verify_timeout", default_of(LocalSettings, "verify_timeout")
+        ),
+        push=table.get("push", bool, "true or false", default_of(LocalSettings, "push")),
         offline_bases=dict(bases),
-        offline_nats_image=table.get(
-            "offline_nats_image", str, "an image reference", "aegis-local/nats:bookworm"
-        ),
-        postgres_image=table.get(
-            "postgres_image", str, "an image reference", "postgres:15-bookworm"
-        ),
-        offline_postgres_image=table.get(
-            "offline_postgres_image", str, "an image reference", "aegis-local/postgres:15"
-        ),
+        **{
+            key: table.get(key, str, "an image reference", default_of(LocalSettings, key))
+            for key in ("offline_nats_image", "postgres_image", "offline_postgres_image")
+        },
     )
 
 
-def _release_name(table: _Table) -> str:
+def _release_name(table: Table) -> str:
     """helm's own rule: a DNS-1123 label of at most 53 characters (helm adds suffixes)."""
     expected = "a Helm release name: lower case letters, digits and '-', at most 53 characters"
     name = table.text("release", expected)
@@ -404,7 +321,7 @@ def _release_name(table: _Table) -> str:
     return name
 
 
-def _release_aliases(table: _Table) -> tuple[str, ...]:
+def _release_aliases(table: Table) -> tuple[str, ...]:
     expected = "a list of tag templates like '{major}.{minor}' (never 'latest')"
     value = table.get("release_aliases", list, expected, [])
     for item in value:
@@ -421,12 +338,8 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
     aegis = tool.get("aegis") if isinstance(tool, dict) else None
     if not isinstance(aegis, dict):
         raise ConfigError(f"{source}: the table [{TABLE}] is missing; see README 'Configuration'")
-    top = _Table(aegis, TABLE, source)
-    top.unknown_keys(
-        {"registry", "repository", "default_branch", "chart", "release", "gates", "apps"}
-        | {"release_aliases"}
-        | {"environments", "scan", "build", "local", "root", "work_directory"}
-    )
+    top = Table(aegis, TABLE, source)
+    top.unknown_keys(keys_of(DeliveryConfig) - {"source"})
     # `root` (optional) lets a configuration file live outside the checkout it describes.
     root = (source.parent / str(aegis.get("root", "."))).resolve()
     apps_table = top.table("apps")
@@ -444,7 +357,7 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         registry=top.text("registry", "a registry host like 'ghcr.io'"),
         repository=top.text("repository", "OWNER/REPO under the registry"),
         default_branch=top.text("default_branch", "a branch name like 'main'"),
-        chart=_relative_path(top, "chart", root),
+        chart=relative_path(top, "chart", root),
         release=_release_name(top),
         release_aliases=_release_aliases(top),
         gates=_load_gates(top.table("gates")),

@@ -46,6 +46,8 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeliveryConfig:
         chart=tmp_path / "chart",
         build=replace(base.build, release_file=tmp_path / "release.json"),
         local=replace(base.local, api_port=free_port(), ui_port=free_port()),
+        # Not the checkout's own: a gate passed there (by `invoke pipeline`) would be skipped.
+        work_directory=tmp_path / "work",
     )
 
 
@@ -299,7 +301,7 @@ def test_verify_local_reads_the_running_tag_or_says_there_is_no_stack(
 def test_down_stops_the_stack_only_when_there_is_one(
     config: DeliveryConfig, console: RecordingConsole, tmp_path: Path
 ) -> None:
-    moved = replace(config, root=tmp_path)
+    moved = replace(config, root=tmp_path, work_directory=Path(".aegis"))
     with ScriptedRunner(console, console.masker) as runner:
         local.down(runner, moved)
         assert "no local stack to stop" in console.text

@@ -29,10 +29,14 @@ COMMAND = ("deploy", "--tag", "emergency-fix")
 class Terminal:
     """A child process on a pseudo-terminal: read until a text shows, type a line."""
 
-    def __init__(self, *arguments: str, environ: dict[str, str]) -> None:
+    def __init__(self, *arguments: str, environ: dict[str, str], blocked: bool = False) -> None:
         pid, fd = pty.fork()
         if pid == 0:  # the child: becomes `python -m invoke ...` on the terminal
             os.chdir(REPOSITORY)
+            # The signal mask survives exec: *blocked* starts it as a harness that blocked
+            # SIGINT would (one CI run did); otherwise it starts with none blocked.
+            how = signal.SIG_BLOCK if blocked else signal.SIG_SETMASK
+            signal.pthread_sigmask(how, {signal.SIGINT} if blocked else set())
             os.execve(sys.executable, [sys.executable, "-m", "invoke", *arguments], environ)
         self.pid, self.fd, self.seen = pid, fd, ""
 
@@ -117,8 +121,9 @@ def test_an_empty_reason_stops_with_nothing_run(tmp_path: Path) -> None:
     assert "==>" not in session.seen and "[dry-run]" not in session.seen  # nothing ran
 
 
-def test_ctrl_c_at_the_prompt_stops_with_nothing_run(tmp_path: Path) -> None:
-    session = Terminal(*COMMAND, environ=terminal_environment(tmp_path))
+@pytest.mark.parametrize("blocked", [False, True], ids=["plain", "inherited-blocked"])
+def test_ctrl_c_at_the_prompt_stops_with_nothing_run(tmp_path: Path, blocked: bool) -> None:
+    session = Terminal(*COMMAND, environ=terminal_environment(tmp_path), blocked=blocked)
     session.expect("Reason (one line, recorded in the release description): ")
     session.type("\x03")  # the terminal turns it into SIGINT for the foreground process
     assert session.exit_code() == 130, session.seen

@@ -22,6 +22,7 @@ from aegis_delivery.errors import Interrupted
 
 # How long a child may take to stop cleanly after a forwarded signal before it is killed.
 DEFAULT_GRACE_SECONDS = 20.0
+HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
 class SignalForwarder:
@@ -34,16 +35,24 @@ class SignalForwarder:
         self._received: int | None = None
         self._library_children = False
         self._previous_handlers: dict[int, object] = {}
+        self._previous_mask: set[int | signal.Signals] | None = None
 
     def install(self) -> None:
+        """Handle SIGINT/SIGTERM, and unblock them: a process may inherit them blocked (a
+        supervisor or CI harness that blocked them before starting us), and a blocked Ctrl-C
+        stays pending for ever; that once hung a prompt in CI."""
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in HANDLED:
                 self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+            self._previous_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
 
     def restore(self) -> None:
         for signum, handler in self._previous_handlers.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         self._previous_handlers.clear()
+        if self._previous_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
+            self._previous_mask = None
 
     @contextlib.contextmanager
     def watching(self, child: subprocess.Popen[str]) -> Iterator[None]:

@@ -141,6 +141,7 @@ def script_cluster(
     )
     runner.answer("get", "namespace", reply=(0, "namespace/aegis-staging", ""))
     runner.answer("history", reply=(0, history, ""))
+    runner.answer("get", "values", reply=(0, "{}", ""))  # what a revision was deployed with
     for app, digest in (("monitor-api", DIGEST_API), ("monitor-ui", DIGEST_UI)):
         reference = f"ghcr.io/aegistrader/aegistrader/{app}@{digest}"
         runner.answer(

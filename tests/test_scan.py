@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aegis_delivery.errors import ExitCode, InputError, ToolUnavailable
+from aegis_delivery.errors import ExitCode, GateFailed, InputError, ToolUnavailable
+from aegis_delivery.release.scan_gate import raise_on_findings
+from aegis_delivery.release.scan_output import summary_rows
 from aegis_delivery.release.trivy import (
     IgnoreEntry,
     ScanPolicy,
     apply_policy,
     load_ignores,
     parse_report,
-    summary_rows,
 )
 from aegis_delivery.validation import parse_severities
 
@@ -145,7 +148,7 @@ def test_bad_expiry_is_named(tmp_path: Path) -> None:
 
 def test_sarif_and_the_gate_agree_on_the_same_report_and_ignore_files(tmp_path: Path) -> None:
     """Code scanning shows exactly what fails the gate: never an accepted finding."""
-    from aegis_delivery.release.trivy import sarif_document
+    from aegis_delivery.release.scan_output import sarif_document
 
     (tmp_path / ".trivyignore").write_text("CVE-2026-0001 exp:2027-01-01\n")
     (tmp_path / ".trivyignore.yaml").write_text(
@@ -162,3 +165,34 @@ def test_sarif_and_the_gate_agree_on_the_same_report_and_ignore_files(tmp_path: 
     assert {rule["id"] for rule in run["tool"]["driver"]["rules"]} == results
     assert document["version"] == "2.1.0"
     json.dumps(document)  # serialisable as it is written
+
+
+def test_a_failed_gate_keeps_the_whole_result_for_its_json_document(tmp_path: Path) -> None:
+    (tmp_path / ".trivyignore").write_text(
+        "CVE-2026-0001 exp:2027-01-01\nCVE-2026-0003 exp:2026-01-01\n"
+    )
+    policy = ScanPolicy(frozenset({"HIGH", "CRITICAL"}), ignore_unfixed=True, vulnerabilities=True)
+    report = replace(
+        apply_policy(
+            "api:t", parse_report(FIXTURE, "api:t"), policy, load_ignores(tmp_path), TODAY
+        ),
+        report_file="/w/.aegis/scan/trivy-image-api_t.json",
+    )
+    with pytest.raises(GateFailed) as raised:
+        raise_on_findings([report], True, Path("/w/.aegis/sarif"))
+    document = raised.value.details
+    assert raised.value.exit_code == ExitCode.GATE_FINDINGS
+    assert document["passed"] is False and document["sarif"] == "/w/.aegis/sarif/trivy.sarif"
+    assert document["counts"] == {"UNKNOWN": 0, "LOW": 1, "MEDIUM": 1, "HIGH": 3, "CRITICAL": 1}
+    reports: Any = document["reports"]
+    (only,) = reports
+    assert only["report"] == "/w/.aegis/scan/trivy-image-api_t.json"
+    failing = {finding["identifier"]: finding for finding in only["failing"]}
+    assert set(failing) == {"CVE-2026-0003", "private-key"}  # 0003's ignore entry expired
+    cve = failing["CVE-2026-0003"]
+    assert cve["severity"] in {"HIGH", "CRITICAL"} and cve["artifact"] == "api:t"
+    assert {"package", "installed", "fixed", "kind", "title", "target"} <= set(cve)
+    reasons = {finding["identifier"]: finding["reason"] for finding in only["dropped"]}
+    assert reasons == {"CVE-2026-0001": "ignore file", "CVE-2026-0002": "unfixed"}
+    assert only["expired_ignores"] == ["CVE-2026-0003"]
+    json.dumps(document)  # one JSON document, as --json prints it

@@ -162,8 +162,11 @@ class Runner:
             return None
         return action.perform()
 
-    def write_file(self, path: Path, text: str, purpose: str, *, private: bool = False) -> bool:
-        """Write a file the way a step runs: printed, not written, in a dry run. A private
+    def write_file(
+        self, path: Path, text: str, purpose: str, *, private: bool = False, show: bool = False
+    ) -> bool:
+        """Write a file the way a step runs: printed, not written, in a dry run (with *show*,
+        its content too, masked: a reviewer sees what a command will be given). A private
         file (it holds a secret) is readable by its owner only, from its first byte."""
 
         def write() -> bool:
@@ -177,7 +180,11 @@ class Runner:
             temporary.replace(path)  # atomic: a reader never sees half a file
             return True
 
-        return self.perform(Action((Step(("write", str(path)), purpose),), write)) is not None
+        written = self.perform(Action((Step(("write", str(path)), purpose),), write))
+        if written is None and show and not private:
+            for line in text.splitlines():
+                self.console.info(f"[dry-run]     {self.masker.mask(line)}")
+        return written is not None
 
     def run(self, step: Step, *, check: bool = True) -> Result:
         """Run (or, in a dry run, print) one step; raise ``CommandFailed`` on non-zero exit."""

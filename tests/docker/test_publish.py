@@ -276,7 +276,7 @@ def test_a_planted_private_key_fails_the_secret_scan(
     assert document["version"] == "2.1.0"
     assert any(result["ruleId"] == "private-key" for result in document["runs"][0]["results"])
     with pytest.raises(GateFailed, match="scan gate found problems"):
-        scan_gate.raise_on_findings(reports)
+        scan_gate.raise_on_findings(reports, True)
 
 
 def test_vulnerability_scanning_without_a_database_fails_closed(

@@ -12,6 +12,7 @@ very sequence: questions before the first change run for real, every change is p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from aegis_delivery.ci import current_user, in_ci
 from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import (
+    Cluster,
     connect,
     connect_guarded,
     guard_context,
@@ -32,9 +34,7 @@ from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.inspect import release_diff
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.cluster.undo import undo_failed_upgrade
-from aegis_delivery.cluster.values import (
-    write_values,
-)
+from aegis_delivery.cluster.values import PlannedImage, planned_images, write_values
 from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, CommandFailed
@@ -225,6 +225,25 @@ def show_revisions(runner: Runner, revisions: Sequence[helm_cli.Revision]) -> No
         )
 
 
+def revision_images(
+    runner: Runner, config: DeliveryConfig, cluster: Cluster, revision: int
+) -> list[PlannedImage]:
+    """The images a rollback to *revision* brings back, from the values it was deployed with
+    ([] when helm cannot say: the plan then names only the revision)."""
+    step = cluster.read(
+        helm_cli.get_values_argv(cluster.helm, cluster.target, revision),
+        f"values of revision {revision}",
+    )
+    result = runner.run(step, check=False)
+    try:
+        values = json.loads(result.stdout) if result.ran and result.ok else None
+    except ValueError:
+        values = None
+    if not isinstance(values, dict):
+        return []
+    return planned_images(config, values, f"revision {revision}'s values")
+
+
 def rollback(
     runner: Runner,
     config: DeliveryConfig,
@@ -248,9 +267,12 @@ def rollback(
         show_revisions(runner, revisions)
         chosen = helm_cli.rollback_target(revisions, request.revision)
         target = chosen.revision
+        brought_back = [image.line() for image in revision_images(runner, config, cluster, target)]
+        for line in brought_back:
+            runner.console.info(line)
         ask.confirm(
             f"roll back {cluster.target.release} in {request.environment} to revision {target}",
-            [f"revision {target}: {chosen.status} {chosen.description}"],
+            [f"revision {target}: {chosen.status} {chosen.description}", *brought_back],
             console=runner.console,
         )
     where = f"revision {target}" if target is not None else "the previous revision"

@@ -4,6 +4,7 @@ app's repository and recorded digest; `invoke values` writes them, deploy and di
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
@@ -43,6 +44,52 @@ def deployment_values(
     return {"global": {"imageTag": tag}, "apps": apps}
 
 
+@dataclass(frozen=True)
+class PlannedImage:
+    """The image helm will set for one app's workload, and where the reference came from."""
+
+    app: str
+    reference: str  # repo@sha256:... or repo:tag, as the chart's aegis.image renders it
+    source: str
+
+    def line(self) -> str:
+        return f"image {self.app}: {self.reference} ({self.source})"
+
+
+def chart_image(image: Mapping[str, object], global_tag: object) -> tuple[str, bool] | None:
+    """The chart's rule (helm/templates/_helpers.tpl, aegis.image): a digest pins the image
+    and wins over the tag; else the app's tag, else global.imageTag. (reference, pinned)."""
+    repository, digest = image.get("repository"), image.get("digest")
+    if not isinstance(repository, str) or not repository:
+        return None
+    if isinstance(digest, str) and digest:
+        return f"{repository}@{digest}", True
+    tag = image.get("tag") or global_tag
+    return (f"{repository}:{tag}", False) if isinstance(tag, str) and tag else None
+
+
+def planned_images(
+    config: DeliveryConfig, values: Mapping[str, object], source: str
+) -> list[PlannedImage]:
+    """Each configured app's image as helm will set it from *values* (the document a deploy
+    writes, or a revision's `helm get values`); *source* names where the values came from."""
+    global_values = values.get("global")
+    global_tag = global_values.get("imageTag") if isinstance(global_values, dict) else None
+    apps = values.get("apps")
+    planned: list[PlannedImage] = []
+    for app in config.apps:
+        entry = apps.get(values_key(app)) if isinstance(apps, dict) else None
+        image = entry.get("image") if isinstance(entry, dict) else None
+        found = chart_image(image, global_tag) if isinstance(image, dict) else None
+        if found is None:
+            planned.append(PlannedImage(app, "(the chart's default)", source))
+            continue
+        reference, pinned = found
+        how = "by digest" if pinned else "by tag: the registry decides what it serves"
+        planned.append(PlannedImage(app, reference, f"{source}, {how}"))
+    return planned
+
+
 def values_path(config: DeliveryConfig) -> Path:
     return config.chart / VALUES_FILE
 
@@ -59,8 +106,12 @@ def write_values(
 
     header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
     document = deployment_values(config, tag, record, published_repository(config, environ))
+    source = f"the release record for {record.tag}" if record is not None else f"the tag {tag}"
+    for image in planned_images(config, document, source):
+        runner.console.info(image.line())
     path = values_path(config)
-    runner.write_file(path, header + yaml.safe_dump(document, sort_keys=True), "write the values")
+    text = header + yaml.safe_dump(document, sort_keys=True)
+    runner.write_file(path, text, "write the values", show=True)
     return path
 
 

@@ -129,7 +129,7 @@ def scan(
         config.work("scan"),
         sarif_directory,
     )
-    scan_gate.raise_on_findings(reports)
+    scan_gate.raise_on_findings(reports, config.scan.vulnerabilities, sarif_directory)
     return reports
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import GateFailed, ToolUnavailable
+from aegis_delivery.release.scan_output import sarif_document, summary_rows
 from aegis_delivery.release.trivy import (
     ScanPolicy,
     ScanReport,
@@ -18,13 +19,12 @@ from aegis_delivery.release.trivy import (
     image_scan_argv,
     load_ignores,
     parse_report,
-    sarif_document,
-    summary_rows,
 )
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.tools import require
 from aegis_delivery.validation import SEVERITIES
 
+SARIF_FILE = "trivy.sarif"
 VULNERABILITIES_OFF = (
     "VULNERABILITY SCANNING IS OFF ([tool.aegis.scan] vulnerabilities = false): "
     "only secrets and misconfigurations are checked"
@@ -87,11 +87,10 @@ def scan(
             )
         raw = report_file.read_text(encoding="utf-8") if report_file.exists() else ""
         findings = parse_report(raw, target.name)
-        reports.append(
-            apply_policy(target.name, findings, policy, ignores, today or dt.date.today())
-        )
+        report = apply_policy(target.name, findings, policy, ignores, today or dt.date.today())
+        reports.append(replace(report, report_file=str(report_file)))
     if sarif_directory is not None:
-        sarif = sarif_directory / "trivy.sarif"
+        sarif = sarif_directory / SARIF_FILE
         document = sarif_document(reports)
         runner.write_file(sarif, json.dumps(document, indent=2) + "\n", "write SARIF")
     for report in reports:
@@ -108,17 +107,29 @@ def scan(
     return reports
 
 
-def raise_on_findings(reports: Sequence[ScanReport]) -> None:
+def raise_on_findings(
+    reports: Sequence[ScanReport], vulnerabilities: bool, sarif: Path | None = None
+) -> None:
+    """Exit 3 on findings; the --json failure document keeps the whole scan result."""
     failing = [report for report in reports if not report.passed]
     if failing:
         details = ", ".join(f"{r.artifact}: {len(r.failing)}" for r in failing)
-        raise GateFailed(f"the scan gate found problems ({details})")
+        error = GateFailed(f"the scan gate found problems ({details})")
+        error.details.update(scan_document(reports, vulnerabilities, sarif))
+        raise error
 
 
-def scan_document(reports: Sequence[ScanReport], vulnerabilities: bool) -> dict[str, object]:
+def scan_document(
+    reports: Sequence[ScanReport], vulnerabilities: bool, sarif: Path | None = None
+) -> dict[str, object]:
     return {
         "passed": all(report.passed for report in reports),
         "vulnerability_scanning": vulnerabilities,
+        "counts": {
+            severity: sum(report.counts.get(severity, 0) for report in reports)
+            for severity in SEVERITIES
+        },
+        "sarif": str(sarif / SARIF_FILE) if sarif is not None else None,
         "reports": [report.as_dict() for report in reports],
     }
 

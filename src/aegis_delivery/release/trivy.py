@@ -59,23 +59,37 @@ class ScanReport:
     artifact: str
     counts: Mapping[str, int]  # every finding, per severity, before policy
     failing: tuple[Finding, ...]
-    ignored: tuple[Finding, ...] = ()
-    unfixed_skipped: int = 0
+    ignored: tuple[Finding, ...] = ()  # by an active entry of the ignore file
+    unfixed: tuple[Finding, ...] = ()  # no fixed version, and the policy is fixed-only
+    expired_ignores: tuple[str, ...] = ()  # entries past their date: they ignore nothing
     notes: tuple[str, ...] = field(default=())
+    report_file: str = ""  # Trivy's own JSON report
 
     @property
     def passed(self) -> bool:
         return not self.failing
 
+    @property
+    def unfixed_skipped(self) -> int:
+        return len(self.unfixed)
+
     def as_dict(self) -> dict[str, object]:
+        """The whole result, kept in a failure's --json document too (a bot comments from it)."""
+        dropped = [{**finding.__dict__, "reason": "ignore file"} for finding in self.ignored]
+        dropped += [{**finding.__dict__, "reason": "unfixed"} for finding in self.unfixed]
         return {
             "artifact": self.artifact,
             "passed": self.passed,
             "counts": dict(self.counts),
-            "failing": [finding.__dict__ for finding in self.failing],
+            "failing": [
+                {**finding.__dict__, "artifact": self.artifact} for finding in self.failing
+            ],
+            "dropped": dropped,
+            "expired_ignores": list(self.expired_ignores),
             "ignored": [finding.identifier for finding in self.ignored],
             "unfixed_skipped": self.unfixed_skipped,
             "notes": list(self.notes),
+            "report": self.report_file,
         }
 
 
@@ -249,14 +263,14 @@ def apply_policy(
     expired = sorted({entry.identifier for entry in ignores if not entry.active(today)})
     failing: list[Finding] = []
     ignored: list[Finding] = []
-    unfixed = 0
+    unfixed: list[Finding] = []
     for finding in findings:
         if finding.severity not in policy.severities:
             continue
         if finding.identifier in active:
             ignored.append(finding)
         elif policy.ignore_unfixed and finding.kind == "vulnerability" and not finding.fixed:
-            unfixed += 1
+            unfixed.append(finding)
         else:
             failing.append(finding)
     notes = tuple(f"ignore entry {identifier} has expired" for identifier in expired)
@@ -264,9 +278,10 @@ def apply_policy(
         artifact,
         {severity: counts.get(severity, 0) for severity in SEVERITIES},
         tuple(failing),
-        tuple(ignored),
-        unfixed,
-        notes,
+        ignored=tuple(ignored),
+        unfixed=tuple(unfixed),
+        expired_ignores=tuple(expired),
+        notes=notes,
     )
 
 
@@ -303,89 +318,3 @@ def config_scan_argv(
         "--quiet",
         str(path),
     )  # fmt: skip
-
-
-SARIF_LEVELS = {"CRITICAL": "error", "HIGH": "error", "MEDIUM": "warning", "LOW": "note"}
-
-
-def sarif_document(reports: Sequence[ScanReport], trivy_version: str = "") -> dict[str, object]:
-    """SARIF 2.1.0 for GitHub code scanning from the gate's own verdicts: exactly the findings
-    that fail the gate (same severities, ignore files, expiry and fixed-only policy), so code
-    scanning never shows a finding the gate accepted, nor hides one it failed on."""
-    rules: dict[str, dict[str, object]] = {}
-    results: list[dict[str, object]] = []
-    for report in reports:
-        for finding in report.failing:
-            rules.setdefault(
-                finding.identifier,
-                {
-                    "id": finding.identifier,
-                    "shortDescription": {"text": finding.title or finding.identifier},
-                    "properties": {"tags": [finding.kind, finding.severity]},
-                },
-            )
-            detail = f" in {finding.package} {finding.installed}" if finding.package else ""
-            fixed = f" (fixed in {finding.fixed})" if finding.fixed else ""
-            results.append(
-                {
-                    "ruleId": finding.identifier,
-                    "level": SARIF_LEVELS.get(finding.severity, "note"),
-                    "message": {
-                        "text": f"{finding.severity} {finding.title}{detail}{fixed}".strip()
-                    },
-                    "locations": [
-                        {
-                            "physicalLocation": {
-                                "artifactLocation": {"uri": finding.target or report.artifact}
-                            },
-                            "message": {"text": report.artifact},
-                        }
-                    ],
-                }
-            )
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "Trivy",
-                        "version": trivy_version,
-                        "informationUri": "https://github.com/aquasecurity/trivy",
-                        "rules": list(rules.values()),
-                    }
-                },
-                "results": results,
-            }
-        ],
-    }
-
-
-def summary_rows(reports: Sequence[ScanReport], top: int = 5) -> list[tuple[str, ...]]:
-    """One row per artifact (counts by severity, verdict), then its top failing findings."""
-    rows: list[tuple[str, ...]] = []
-    order = {severity: index for index, severity in enumerate(reversed(SEVERITIES))}
-    for report in reports:
-        verdict = "pass" if report.passed else f"FAIL ({len(report.failing)})"
-        rows.append(
-            (report.artifact, *(str(report.counts[s]) for s in reversed(SEVERITIES)), verdict)
-        )
-        for finding in sorted(report.failing, key=lambda f: order[f.severity])[:top]:
-            detail = (
-                f"{finding.package} {finding.installed} -> {finding.fixed or 'no fix'}"
-                if finding.kind == "vulnerability"
-                else finding.target
-            )
-            rows.append(
-                (
-                    f"  {finding.severity} {finding.identifier}",
-                    detail,
-                    finding.title[:60],
-                    "",
-                    "",
-                    "",
-                    "",
-                )
-            )
-    return rows

@@ -30,6 +30,7 @@ def task(**options: object) -> Callable[[TaskBody], TaskBody]:
 DRY_RUN = "print every change instead of making it (questions still run); same as `invoke --dry`"
 SUMMARY = "also write the result to GitHub's step summary ($GITHUB_STEP_SUMMARY)"
 JSON = "print the result as one JSON document on stdout"
+VERBOSE = "stream every command's raw output (BuildKit, helm, nox); default: one line each"
 CA_BUNDLE = (
     "a PEM CA bundle for the builds (BuildKit secret ca_bundle); default: AEGIS_CA_BUNDLE,"
     " SSL_CERT_FILE, then the system store"
@@ -81,7 +82,7 @@ def tags(c: Context, tag: str | None = None, summary: bool = False, json: bool =
     iterable=["app", "build_arg"],
     help={"app": APP, "tag": TAG, "platform": PLATFORM, "ca_bundle": CA_BUNDLE,
           "build_arg": BUILD_ARG, "no_cache": "rebuild every step, as a fresh machine does",
-          "dry_run": DRY_RUN},
+          "dry_run": DRY_RUN, "verbose": VERBOSE},
 )  # fmt: skip
 def build(
     c: Context,
@@ -92,11 +93,12 @@ def build(
     build_arg: list[str] | None = None,
     no_cache: bool = False,
     dry_run: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Build the images with buildx (concurrently), tagged for this commit."""
     from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(c, dry_run=dry_run) as session:
+    with task_session(c, dry_run=dry_run, verbose=verbose) as session:
         plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [], no_cache=no_cache,
@@ -144,7 +146,7 @@ def scan(
           "merge": "the CI merge job: merge the staged platforms (platforms/ in the work "
                    "directory) into one index under every tag, then write the release record; "
                    "builds nothing",
-          "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
+          "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON, "verbose": VERBOSE},
 )  # fmt: skip
 def push(
     c: Context,
@@ -160,11 +162,14 @@ def push(
     dry_run: bool = False,
     summary: bool = False,
     json: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Build, scan, publish the tags, then write the release record that deploy reads."""
     from aegis_delivery.release import publish  # deferred: keeps `invoke --list` fast
 
-    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+    with task_session(
+        c, dry_run=dry_run, json_output=json, summary=summary, verbose=verbose
+    ) as session:
         plan = publish.plan_images(
             session.config, apps=app or [], tag=tag, platform=platform, ca_bundle=ca_bundle,
             build_args=build_arg or [], stage=stage,
@@ -219,7 +224,7 @@ def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bo
           "create_namespace": "create the namespace if it does not exist",
           "recover": "roll back a release left pending by an interrupted run, then deploy",
           "uninstall_stuck_install": "with --recover: uninstall a first install stuck pending",
-          "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
+          "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON, "verbose": VERBOSE},
 )  # fmt: skip
 def deploy(
     c: Context,
@@ -233,12 +238,15 @@ def deploy(
     dry_run: bool = False,
     summary: bool = False,
     json: bool = False,
+    verbose: bool = False,
 ) -> None:
     """helm upgrade --install the release record (or --tag) with guards, lock and verify."""
     from aegis_delivery import emergency  # deferred: keeps `invoke --list` fast
     from aegis_delivery.cluster import deploy as deploy_flow
 
-    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+    with task_session(
+        c, dry_run=dry_run, json_output=json, summary=summary, verbose=verbose
+    ) as session:
         request = deploy_flow.DeployRequest(
             env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
         )
@@ -372,7 +380,7 @@ def status(
           "skip": "skip this stage (repeatable): gate, build, scan, push, deploy, verify",
           "offline": "no registry reachable: local base images, vulnerability scan OFF, local only",
           "full_gate": "run every gate (a local run runs lint, format, typecheck, logic tests)",
-          "build_arg": BUILD_ARG, "dry_run": DRY_RUN},
+          "build_arg": BUILD_ARG, "dry_run": DRY_RUN, "verbose": VERBOSE},
 )  # fmt: skip
 def pipeline(
     c: Context,
@@ -382,11 +390,12 @@ def pipeline(
     offline: bool = False,
     full_gate: bool = False,
     dry_run: bool = False,
+    verbose: bool = False,
 ) -> None:
     """The whole CI pipeline here: gate, build, scan, push, deploy, verify; stops at a failure."""
     from aegis_delivery import pipeline as pipeline_flow  # deferred: keeps `invoke --list` fast
 
-    with task_session(c, dry_run=dry_run) as session:
+    with task_session(c, dry_run=dry_run, verbose=verbose) as session:
         request = pipeline_flow.PipelineRequest(
             env, tuple(skip or ()), tuple(build_arg or ()), offline, full_gate
         )

@@ -13,7 +13,7 @@ import pytest
 from aegis_delivery.config import load_config
 from aegis_delivery.errors import ConfigError, InputError
 from aegis_delivery.masking import Masker
-from aegis_delivery.release import images
+from aegis_delivery.release import buildx, images
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.publish import ImagePlan, plan_images
 from tests.conftest import REPOSITORY
@@ -170,9 +170,9 @@ def test_a_gha_cache_the_builder_cannot_export_degrades_to_none_with_one_warning
     console = RecordingConsole(Masker())
     with ScriptedRunner(console, console.masker) as runner:
         runner.answer("buildx", "inspect", reply=(0, BUILDX_INSPECT.format(driver=driver), ""))
-        found = images.builder_driver(runner)
+        found = buildx.builder_driver(runner)
         assert found == driver
-        result = images.without_unsupported_cache(requests, found, console)
+        result = buildx.without_unsupported_cache(requests, found, console)
     assert all(bool(r.cache_to) is kept and bool(r.cache_from) is kept for r in result)
     assert all("--cache-to" not in r.argv() for r in result) is not kept
     warnings = [line for line in console.text.splitlines() if "cannot export a build cache" in line]
@@ -186,6 +186,6 @@ def test_an_unknown_builder_keeps_the_cache() -> None:
     console = RecordingConsole(Masker())
     with ScriptedRunner(console, console.masker) as runner:
         runner.answer("buildx", "inspect", reply=(1, "", "ERROR: no builder"))
-        assert images.builder_driver(runner) is None
+        assert buildx.builder_driver(runner) is None
     requests = plan(environ={"CI": "true", "GITHUB_ACTIONS": "true"}, platform="linux/amd64").builds
-    assert images.without_unsupported_cache(requests, None, console) == list(requests)
+    assert buildx.without_unsupported_cache(requests, None, console) == list(requests)

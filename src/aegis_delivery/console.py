@@ -8,10 +8,11 @@ the tables join the messages on stderr), so ``invoke X > file`` keeps only the d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -112,6 +113,25 @@ class Console:
     def output_line(self, line: str) -> None:
         """One line streamed from a child process."""
         self._write(self.human, "    " + line.rstrip("\n"))
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[Callable[[str], None]]:
+        """One live line at a terminal (rich's spinner), updated through what it yields;
+        nothing in plain mode (the caller prints plain start and end lines instead)."""
+        if self._rich is None:
+            yield lambda _text: None
+            return
+        from rich.markup import escape
+
+        with self._rich.status(escape(self.masker.mask(text))) as live:
+            yield lambda update: live.update(escape(self.masker.mask(update)))
+
+    def relative(self, path: Path) -> str:
+        """*path* as a reader can open it from here: relative to the working directory."""
+        try:
+            return str(path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A result table: data, so on stdout (on stderr beside a --json document)."""

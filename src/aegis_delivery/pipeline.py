@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from aegis_delivery import gates, local
+from aegis_delivery import gates, local, progress
 from aegis_delivery.ci import in_ci
 from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.cluster import inspect, kube
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, InputError, ToolUnavailable
-from aegis_delivery.release import images, publish, registry
+from aegis_delivery.release import buildx, publish, registry
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.tools import locate
@@ -91,7 +92,7 @@ def preflight(
             problems.append(ToolUnavailable(f"{tool} is missing ({why}): scripts/bootstrap"))
 
     if stages & {"build", "deploy"} and (stages & {"build"} or local_stack):
-        check(lambda: images.require_engine(runner))
+        check(lambda: buildx.require_engine(runner))
     if local_stack and "deploy" in stages:
         compose = runner.probe(Step(("docker", "compose", "version"), "compose", capture=True))
         if not compose.ok:
@@ -127,15 +128,51 @@ def preflight(
     )
 
 
-def run_stage(runner: Runner, name: str, action: Callable[[], object]) -> None:
+@dataclass(frozen=True)
+class StageRow:
+    """One line of the table a pipeline run ends with."""
+
+    stage: str
+    result: str
+    seconds: float
+    produced: str
+
+    def cells(self) -> tuple[str, str, str, str]:
+        return (self.stage, self.result, progress.duration(self.seconds), self.produced)
+
+
+def run_stage(runner: Runner, name: str, action: Callable[[], object]) -> object:
     """Run one stage; a failure keeps its exit code and says which stage it was."""
     runner.console.step(f"stage {name}")
     try:
-        action()
+        return action()
     except AegisError as error:
         error.message = f"stage {name} failed: {error.message}"
         error.args = (error.message,)
         raise
+
+
+def produced(name: str, result: object, config: DeliveryConfig, plan: publish.ImagePlan) -> str:
+    """What a stage made, in a table cell: images, digests, the revision, where to look."""
+    if name == "build":
+        return ", ".join(request.tags[0] for request in plan.builds)
+    if name == "scan" and isinstance(result, list):
+        scope = "" if config.scan.vulnerabilities else " (vulnerability scanning OFF)"
+        return f"{len(result)} reports passed the gate{scope}"
+    if name == "push" and isinstance(result, ReleaseRecord):
+        return ", ".join(f"{app}@{digest[:19]}" for app, digest in result.digests().items())
+    if name == "deploy" and result is None:  # the local stack
+        return f"http://127.0.0.1:{config.local.ui_port} (status page)"
+    if name == "deploy" and isinstance(result, deploy_flow.DeployOutcome):
+        return f"revision {result.revision}" if result.revision else ""
+    if name == "gate" and result is False:
+        return "passed before on this tree"
+    return ""
+
+
+def show_table(runner: Runner, rows: Sequence[StageRow]) -> None:
+    runner.console.table("pipeline", ("stage", "result", "duration", "produced"),
+                         [row.cells() for row in rows])  # fmt: skip
 
 
 def run(
@@ -162,12 +199,23 @@ def run(
     preflight(runner, config, request, env)
     ran: list[str] = []
     released: list[ReleaseRecord] = []
+    rows: list[StageRow] = []
 
     def stage(name: str, action: Callable[[], object]) -> None:
         if name in request.skip:
             runner.console.warn(f"stage {name} skipped (--skip {name})")
+            rows.append(StageRow(name, "skipped", 0.0, f"--skip {name}"))
             return
-        run_stage(runner, name, action)
+        started = time.monotonic()
+        try:
+            result = run_stage(runner, name, action)
+        except AegisError:
+            rows.append(StageRow(name, "FAILED", time.monotonic() - started, ""))
+            show_table(runner, rows)
+            raise
+        verdict = "planned" if runner.dry_run else "passed"
+        made = "" if runner.dry_run else produced(name, result, config, plan)
+        rows.append(StageRow(name, verdict, time.monotonic() - started, made))
         ran.append(name)
 
     full = request.full_gate or not local_stack or in_ci(env)
@@ -178,15 +226,18 @@ def run(
     stage("build", lambda: publish.build(runner, plan))
     stage("scan", lambda: publish.scan(runner, config, plan))
     if not local_stack or config.local.push:
-        stage(
-            "push",
-            lambda: released.append(publish.release(runner, config, plan, force=True, environ=env)),
-        )
+
+        def push() -> ReleaseRecord:
+            released.append(publish.release(runner, config, plan, force=True, environ=env))
+            return released[0]
+
+        stage("push", push)
     else:
         runner.console.info("stage push skipped: [tool.aegis.local] push is false")
     if local_stack:
         stage("deploy", lambda: local.up(runner, config, {r.app: r.tags[0] for r in plan.builds}))
         stage("verify", lambda: local.verify(runner, config, plan.tag))
+        show_table(runner, rows)
         return ran
     environment = request.environment
 
@@ -201,4 +252,5 @@ def run(
         ),
     )
     stage("verify", lambda: inspect.verify(runner, config, environment, env, record()))
+    show_table(runner, rows)
     return ran

@@ -30,6 +30,7 @@ from typing import Generic, Self, TypeVar
 from aegis_delivery.console import Console
 from aegis_delivery.errors import CommandFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
+from aegis_delivery.progress import TAIL_LINES, Stage, log_name
 from aegis_delivery.signals import DEFAULT_GRACE_SECONDS, SignalForwarder
 
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class Result:
     stdout: str
     stderr: str
     ran: bool
+    log_file: Path | None = None  # where the whole output went (progress.Stage)
 
     @property
     def ok(self) -> bool:
@@ -109,6 +111,8 @@ class Runner:
         # What to do about a missing command: the task frame knows (tools.install_hint).
         self.install_hint = install_hint
         self.signals = SignalForwarder(console.warn, grace_seconds)
+        # Set by the task frame unless --verbose: long commands' output goes to logs there.
+        self.log_directory: Path | None = None
         self.history: list[Step] = []
         # Set by the first changing step of a dry run: from then on the real state no longer
         # matches the plan, so questions are printed too.
@@ -204,7 +208,10 @@ class Runner:
         if check and not result.ok:
             # Both streams: tools like helm lint put the details on stdout, a summary on stderr.
             combined = f"{result.stdout}\n{result.stderr}".strip()
-            tail = "\n".join(combined.splitlines()[-ERROR_TAIL_LINES:])
+            tail = "\n".join(combined.splitlines()[-(TAIL_LINES if result.log_file else
+                                                     ERROR_TAIL_LINES):])  # fmt: skip
+            if result.log_file is not None:
+                tail += f"\n(the whole output: {self.console.relative(result.log_file)})"
             shown = step.display(self.masker)
             raise CommandFailed(shown, result.returncode, self.masker.mask(tail))
         return result
@@ -223,7 +230,8 @@ class Runner:
             return Result(step, 127, "", error.message, ran=False)
 
     def _execute(self, step: Step) -> Result:
-        return execute(step, self.signals, self.console, self.heartbeat_seconds, self.install_hint)
+        return execute(step, self.signals, self.console, self.heartbeat_seconds,
+                       self.install_hint, self.log_directory)  # fmt: skip
 
 
 def execute(
@@ -232,9 +240,11 @@ def execute(
     console: Console,
     heartbeat_seconds: float,
     install_hint: Callable[[str], str],
+    log_directory: Path | None = None,
 ) -> Result:
-    """Start the command in its own session, stream or capture its output, and let *signals*
-    forward a Ctrl-C to it; a missing command is ``ToolUnavailable`` with *install_hint*."""
+    """Start the command in its own session, stream or capture its output (with
+    *log_directory*, into its log, the console showing progress only: progress.Stage), and let
+    *signals* forward a Ctrl-C to it; a missing command is ``ToolUnavailable``."""
     environment = {**os.environ, **step.env}
     try:
         child = subprocess.Popen(  # noqa: S603 - argv list, never a shell
@@ -255,16 +265,22 @@ def execute(
         raise ToolUnavailable(f"{tool!r} was not found: {hint}") from None
     except PermissionError:
         raise ToolUnavailable(f"{step.argv[0]!r} is not executable") from None
+    stage = None
+    if log_directory is not None and not step.capture:
+        stage = Stage(console, step.purpose, log_directory / log_name(step.purpose))
     done = threading.Event()
-    heartbeat = threading.Thread(
-        target=_heartbeat, args=(step, done, console, heartbeat_seconds), daemon=True
-    )
-    heartbeat.start()
+    if stage is None or not stage.live:  # a live line shows the elapsed time itself
+        heartbeat = threading.Thread(
+            target=_heartbeat, args=(step, done, console, heartbeat_seconds), daemon=True
+        )
+        heartbeat.start()
     try:
         with signals.watching(child):
             if step.capture:
                 stdout, stderr = child.communicate(step.stdin)
                 return Result(step, child.returncode, stdout, stderr, ran=True)
+            if stage is not None:
+                return _stream_to_log(child, step, stage)
             return _stream(child, step, console)
     finally:
         done.set()
@@ -281,6 +297,19 @@ def _heartbeat(
     while not done.wait(heartbeat_seconds):
         elapsed = int(time.monotonic() - started)
         console.info(f"{step.purpose}: still running ({elapsed // 60}m{elapsed % 60:02d}s)")
+
+
+def _stream_to_log(child: subprocess.Popen[str], step: Step, stage: Stage) -> Result:
+    if step.stdin is not None and child.stdin is not None:
+        child.stdin.write(step.stdin)
+        child.stdin.close()
+    with stage.running():
+        for line in child.stdout or ():
+            stage.write(line)
+        child.wait()
+    stage.finish(child.returncode == 0)
+    tail = "\n".join(stage.tail)
+    return Result(step, child.returncode, tail, "", ran=True, log_file=stage.log_file)
 
 
 def _stream(child: subprocess.Popen[str], step: Step, console: Console) -> Result:

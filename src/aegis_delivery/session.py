@@ -33,13 +33,17 @@ class TaskSession:
     runner: Runner
     masker: Masker
     config_path: Path | None = None
+    verbose: bool = False
     _config: DeliveryConfig | None = field(default=None, repr=False)
 
     @property
     def config(self) -> DeliveryConfig:
-        """The validated settings, loaded on first use."""
+        """The validated settings, loaded on first use; from then on a long command's output
+        goes to `.aegis/logs/` (progress.py) unless --verbose streams it."""
         if self._config is None:
             self._config = load_config(self.config_path)
+            if not self.verbose:
+                self.runner.log_directory = self._config.work("logs")
         return self._config
 
 
@@ -59,6 +63,7 @@ def task_session(
     config_path: Path | None = None,
     console: Console | None = None,
     summary: bool = False,
+    verbose: bool = False,
 ) -> Iterator[TaskSession]:
     """Run a task body under the exit-code contract; raises ``invoke.Exit`` on failure."""
     masker = console.masker if console is not None else Masker.from_environment()
@@ -68,7 +73,8 @@ def task_session(
     dry = dry_run or invoke_dry(context)
     try:
         with Runner(console, masker, dry_run=dry, install_hint=install_hint) as runner:
-            yield TaskSession(console, runner, masker, config_path)
+            verbose = verbose or os.environ.get("AEGIS_VERBOSE", "") not in ("", "0")
+            yield TaskSession(console, runner, masker, config_path, verbose)
     except AegisError as error:
         fail(console, error.message, error.exit_code, error.details)
     except KeyboardInterrupt:

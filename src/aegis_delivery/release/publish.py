@@ -19,7 +19,7 @@ from aegis_delivery import clock
 from aegis_delivery.ci import on_github_actions
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed, InputError
-from aegis_delivery.release import images, registry, sbom, scan_gate
+from aegis_delivery.release import buildx, images, registry, sbom, scan_gate
 from aegis_delivery.release.context import BuildContext, detect
 from aegis_delivery.release.record import (
     ReleaseImage,
@@ -101,10 +101,10 @@ def plan_images(
     return ImagePlan(context, decision, repository, references, tuple(builds))
 
 
-def build(runner: Runner, plan: ImagePlan) -> list[images.BuildOutcome]:
+def build(runner: Runner, plan: ImagePlan) -> list[buildx.BuildOutcome]:
     if not plan.decision.publish:
         runner.console.info(f"{plan.decision.reason}")
-    return images.build_all(plan.builds, runner)
+    return buildx.build_all(plan.builds, runner)
 
 
 def scan_targets(plan: ImagePlan) -> list[scan_gate.ScanTarget]:
@@ -143,7 +143,7 @@ def build_and_scan(
 ) -> list[ScanReport]:
     """`invoke scan`: scan what was built before (or build it now) and apply the gate."""
     if build:
-        images.build_all(plan.builds, runner)
+        buildx.build_all(plan.builds, runner)
     return scan(runner, config, plan, sarif)
 
 

@@ -222,7 +222,8 @@ def test_the_local_verify_passes_every_check(
     with ScriptedRunner(console, console.masker) as runner:
         report = local.verify(runner, stack, "main-0123456", sleep=lambda s: None)
     assert report.passed and len(report.checks) == 5
-    assert "ok: monitor-ui /" in console.text
+    assert "ok: verify: 5 checks passed (monitor-api /healthz; " in console.text
+    assert "; monitor-ui /)" in console.text
 
 
 def test_the_local_verify_names_the_failing_check_and_shows_the_logs(

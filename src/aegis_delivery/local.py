@@ -268,5 +268,7 @@ def verify(
             for line in (logs.stdout or logs.stderr).strip().splitlines()[-20:]:
                 runner.console.output_line(line)
             raise GateFailed(f"verify failed: {check.name} {problem}")
-        runner.console.success(f"{check.name}")
+    passed = [str(check["check"]) for check in report.checks if check["ok"]]
+    if passed:
+        runner.console.success(f"verify: {len(passed)} checks passed ({'; '.join(passed)})")
     return report

@@ -155,7 +155,7 @@ def run_stage(runner: Runner, name: str, action: Callable[[], object]) -> object
 def produced(name: str, result: object, config: DeliveryConfig, plan: publish.ImagePlan) -> str:
     """What a stage made, in a table cell: images, digests, the revision, where to look."""
     if name == "build":
-        return ", ".join(request.tags[0] for request in plan.builds)
+        return f"{', '.join(request.app for request in plan.builds)} :{plan.tag}"
     if name == "scan" and isinstance(result, list):
         scope = "" if config.scan.vulnerabilities else " (vulnerability scanning OFF)"
         return f"{len(result)} reports passed the gate{scope}"
@@ -224,7 +224,7 @@ def run(
     else:
         stage("gate", lambda: gates.quick_gate(runner, config.root, config.work(), QUICK_GATE))
     stage("build", lambda: publish.build(runner, plan))
-    stage("scan", lambda: publish.scan(runner, config, plan))
+    stage("scan", lambda: publish.scan(runner, config, plan, table_when_passed=False))
     if not local_stack or config.local.push:
 
         def push() -> ReleaseRecord:

@@ -155,6 +155,12 @@ class Runner:
             self._planned_change = True
             self.console.info(f"[dry-run] {step.purpose}: {shown}")
             return False
+        if self.log_directory is not None and not self.console.plain:
+            # At a terminal, unless --verbose: what is done, not how; questions and captured
+            # commands say nothing (their callers show the answers). CI logs show every command.
+            if step.changes and not step.capture:
+                self.console.step(step.purpose)
+            return True
         self.console.step(f"{step.purpose}: {shown}")
         return True
 

@@ -50,11 +50,24 @@ class BuildOutcome:
     error: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     label: str = ""  # label(request): the app, with its platform when staged
+    seconds: float = 0.0
 
     @property
     def digest(self) -> str | None:
         value = self.metadata.get("containerimage.digest")
         return value if isinstance(value, str) else None
+
+
+def say_done(console: Console, outcome: BuildOutcome) -> None:
+    """One line: the build's result, its duration and its log (timestamped when plain)."""
+    stamp = f"{clock.now():%H:%M:%S} " if console.plain else ""
+    took = progress.duration(outcome.seconds)
+    where = console.relative(outcome.log_file)
+    name = outcome.label or outcome.app
+    if outcome.error is None:
+        console.success(f"{stamp}build {name}: done in {took} (log: {where})")
+    else:
+        console.warn(f"{stamp}build {name}: failed after {took} (log: {where})")
 
 
 def _build_one(
@@ -80,14 +93,9 @@ def _build_one(
         except DockerException as error:
             outcome.error = f"exit code {error.return_code}"
             log.write(f"\n{error}\n")
-    if not echo:
-        stamp = f"{clock.now():%H:%M:%S} " if console.plain else ""
-        took = progress.duration(time.monotonic() - started)
-        where = console.relative(log_file)
-        if outcome.error is None:
-            console.success(f"{stamp}build {label(request)}: done in {took} (log: {where})")
-        else:
-            console.warn(f"{stamp}build {label(request)}: failed after {took} (log: {where})")
+    outcome.seconds = time.monotonic() - started
+    if not echo and console.plain:  # at a terminal the main thread says it, after the live line
+        say_done(console, outcome)
     if outcome.error is None and request.metadata_file.exists():
         outcome.metadata = json.loads(request.metadata_file.read_text(encoding="utf-8"))
     return outcome
@@ -160,6 +168,9 @@ def _build_concurrently(requests: Sequence[BuildRequest], runner: Runner) -> lis
             for request in requests
         ]
         outcomes = [future.result() for future in futures]
+    if not echo and not runner.console.plain:
+        for outcome in outcomes:
+            say_done(runner.console, outcome)
     failed = [outcome for outcome in outcomes if outcome.error]
     if failed:
         names = ", ".join(f"{o.label or o.app} ({o.error}, log: {o.log_file})" for o in failed)

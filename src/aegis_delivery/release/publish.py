@@ -120,6 +120,8 @@ def scan(
     config: DeliveryConfig,
     plan: ImagePlan,
     sarif_directory: Path | None = None,
+    *,
+    table_when_passed: bool = True,
 ) -> list[ScanReport]:
     """The scan gate over what was built: reports, then exit 3 on findings."""
     reports = scan_gate.scan(
@@ -128,6 +130,7 @@ def scan(
         scan_targets(plan),
         config.work("scan"),
         sarif_directory,
+        table_when_passed=table_when_passed,
     )
     scan_gate.raise_on_findings(reports, config.scan.vulnerabilities, sarif_directory)
     return reports

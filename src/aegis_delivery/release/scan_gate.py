@@ -58,8 +58,11 @@ def scan(
     output_directory: Path,
     sarif_directory: Path | None = None,
     today: dt.date | None = None,
+    table_when_passed: bool = True,
 ) -> list[ScanReport]:
-    """Scan every target and apply the policy; raise ``GateFailed`` when any finding remains."""
+    """Scan every target and apply the policy; raise ``GateFailed`` when any finding remains.
+    The table is shown unless everything passed and *table_when_passed* is False (a pipeline
+    run, whose own table then says the scan passed)."""
     policy = policy_of(config)
     trivy = str(require("trivy", config.root))
     output_directory.mkdir(parents=True, exist_ok=True)
@@ -96,7 +99,8 @@ def scan(
     for report in reports:
         for note in report.notes:
             runner.console.warn(f"{report.artifact}: {note}")
-    if reports and not runner.console.json_mode:
+    passed = all(report.passed for report in reports)
+    if reports and not runner.console.json_mode and (table_when_passed or not passed):
         runner.console.table(
             "scan (all findings by severity; verdict under the policy "
             f"{','.join(sorted(policy.severities))}"

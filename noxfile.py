@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import nox
 
@@ -130,6 +131,28 @@ def docs(session: nox.Session) -> None:
     install(session, "docs")
     # not --quiet: MkDocs then drops the warnings strict mode counts (a broken link passes)
     session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The library as a distribution: wheel and sdist built by `uv build`, checked by `twine
+    check --strict` and by aegis_delivery.distribution (py.typed in, nothing of the monorepo,
+    one version), then installed into a clean environment where `import aegis_delivery` must
+    not load Docker, Kubernetes or other heavy libraries."""
+    install(session, "build")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run(*uv(), "build", "--out-dir", str(dist), external=True)
+    archives = sorted(str(path) for path in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")])
+    session.run("twine", "check", "--strict", *archives)
+    session.run("python", "-m", "aegis_delivery.distribution", str(dist))
+    clean = Path(session.create_tmp()) / "clean"
+    session.run(*uv(), "venv", "--quiet", "--clear", str(clean), external=True)
+    wheel = next(dist.glob("*.whl"))
+    session.run(*uv(), "pip", "install", "--quiet", "--python", str(clean / "bin" / "python"),
+                str(wheel), external=True)  # fmt: skip
+    check = [str(clean / "bin" / "python"), "-I", "-m", "aegis_delivery.distribution"]
+    session.run(*check, "--import-check", external=True)
 
 
 @nox.session(default=False)

@@ -38,7 +38,7 @@ def test_json_mode_keeps_stdout_for_the_document() -> None:
     console.warn("careful with tok-secret")
     console.emit_json({"tags": ["latest"], "token": "tok-secret"})
     document = json.loads(console.stdout.getvalue())
-    assert document == {"tags": ["latest"], "token": "***"}
+    assert document == {"schema": 1, "tags": ["latest"], "token": "***"}
     assert "building" in console.stderr.getvalue()
     assert "careful with ***" in console.stderr.getvalue()
 

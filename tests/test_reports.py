@@ -79,6 +79,6 @@ def test_an_outcome_with_planned_and_failed_checks(console: RecordingConsole) ->
     reports.show_outcome(console, outcome)
     shown = document_or_text(console)
     if isinstance(shown, dict):
-        assert shown == document
+        assert shown == {"schema": 1, **document}
     else:
         assert "ok: pods" in shown and "planned: helm test" in shown and "FAILED: nats" in shown

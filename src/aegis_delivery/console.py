@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     import rich.console
 
 
+# The --json documents' compatibility version (aegis_delivery.documents.SCHEMA_VERSION, kept
+# equal by a test; that module imports pydantic, which a task's start must not).
+JSON_SCHEMA_VERSION = 1
+
+
 def is_plain(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
     """Plain output when not on a TTY, in CI, or when NO_COLOR asks for it."""
     env = os.environ if environ is None else environ
@@ -174,6 +179,8 @@ class Console:
             summary.write(self.masker.mask(text))
 
     def emit_json(self, document: Mapping[str, Any]) -> None:
-        """The machine-readable result: one JSON document on stdout, masked like the rest."""
+        """The machine-readable result: one JSON document on stdout, masked like the rest,
+        with its ``schema`` version (documents.py: fields are added, never renamed)."""
         self.emitted = True
-        self._write(self.out, json.dumps(document, indent=2, sort_keys=True))
+        versioned = {"schema": JSON_SCHEMA_VERSION, **document}
+        self._write(self.out, json.dumps(versioned, indent=2, sort_keys=True))

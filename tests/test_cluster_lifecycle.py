@@ -236,7 +236,7 @@ def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
         "to_revision": 1, "revision": 3, "status": "deployed", "timeout": "20s", "held": True,
         "seconds": document["rollback"]["seconds"],  # type: ignore[index]
     }  # fmt: skip
-    assert document["completed"] == ["guards"]
+    assert document["completed"] == ["guards"] and document["failed_step"] == "upgrade"
     # Both phases within their budgets: the upgrade's 6 s, the rollback's 20 s, and the
     # verify and diagnosis around them; never a rollback squeezed into what the upgrade left.
     assert elapsed < 6 + 20 + 30

@@ -643,6 +643,7 @@ def test_a_failure_carries_what_completed_into_the_json_document(
     with pytest.raises(CommandFailed) as raised:
         deploy_staging(runner, config)
     assert raised.value.details["completed"] == ["guards"]
+    assert raised.value.details["failed_step"] == "upgrade"
     assert raised.value.details["tag"] == "main-0123456"
 
 

@@ -68,6 +68,7 @@ class DeployOutcome:
     revision: int | None = None
     verify: VerifyReport | None = None
     completed: list[str] = field(default_factory=list)
+    step: str = "start"  # the step under way: a failure's document names it
 
     def document(self) -> dict[str, object]:
         return {
@@ -88,6 +89,7 @@ def failure_document(outcome: DeployOutcome) -> Iterator[None]:
         yield
     except AegisError as error:
         error.details.update(outcome.document())
+        error.details["failed_step"] = outcome.step
         raise
 
 
@@ -140,9 +142,11 @@ def deploy(
     text = RevisionNote(tag, sha[:7], current_user(environ), promoted, reason).render()
     outcome = DeployOutcome(request.environment, tag, text, {})
     with failure_document(outcome):
+        outcome.step = "guards"
         guard_context(runner, cluster)
         guard_namespace(runner, cluster, request.create_namespace)
         outcome.completed.append("guards")
+        outcome.step = "diff"
         diff = release_diff(runner, config, cluster, tag, record, environ)
         diff.show(runner.console, request.environment)
         where = (
@@ -163,13 +167,16 @@ def deploy(
                 [where, *changes],
                 console=runner.console,
             )
+        outcome.step = "publish" if build_now is not None else "check images"
         if build_now is not None:
             record = build_now.publish()
             outcome.completed.append("publish")
         elif record is not None:
             check_images(runner, config, record)
         outcome.digests = record.digests() if record else {}
+        outcome.step = "values"
         values = write_values(runner, config, tag, record, environ)
+        outcome.step = "lock"
         lock = DeployLock(runner, cluster, holder=lock_holder(environ))
         lock.acquire()
         # Under the lock: a release pending now was left by an interrupted run, not by a deploy
@@ -191,6 +198,7 @@ def deploy(
             text,
             request.create_namespace,
         )
+        outcome.step = "upgrade"
         try:  # the Lease is held across the upgrade and, when it fails, the rollback
             runner.run(cluster.change(upgrade, f"deploy {tag} to {request.environment}"))
         except CommandFailed as failure:
@@ -202,6 +210,7 @@ def deploy(
         if revisions:
             outcome.revision = max(r.revision for r in revisions)
         if verify_after:
+            outcome.step = "verify"
             outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, outcome.digests)
             outcome.completed.append("verify")
     return outcome

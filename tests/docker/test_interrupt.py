@@ -22,7 +22,8 @@ from tests.docker_support import require_engine, require_image
 
 pytestmark = pytest.mark.docker
 BASE = "aegis-local/debian:bookworm"
-SLOW_DOCKERFILE = f"FROM {BASE}\nRUN echo building-slowly && sleep 300\n"
+# VERSION is the tag, new each run: a build that once ran to its end is never a cached layer.
+SLOW_DOCKERFILE = f"FROM {BASE}\nARG VERSION\nRUN echo building-slowly $VERSION && sleep 300\n"
 
 
 def slow_project(root: Path) -> Path:
@@ -93,7 +94,8 @@ def test_a_signal_stops_a_real_build_within_seconds(
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while "building-slowly" not in Path(log.name).read_text():
+        build_log = tmp_path / "checkout" / ".aegis" / "build-slow.log"  # BuildKit's output
+        while not build_log.exists() or "building-slowly" not in build_log.read_text():
             assert build.poll() is None, Path(log.name).read_text()
             assert time.monotonic() < deadline, Path(log.name).read_text()
             time.sleep(0.2)

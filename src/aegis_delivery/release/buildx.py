@@ -87,6 +87,7 @@ def _build_one(
             logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)
             for line in cast("Iterator[str]", logs):
                 log.write(line)
+                log.flush()  # the log is where a reader (or `tail -f`) follows the build
                 if echo:
                     with lock:
                         console.output_line(f"[{label(request)}] {line.rstrip()}")

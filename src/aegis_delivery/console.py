@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     import rich.console
 
 
-# The --json documents' compatibility version (aegis_delivery.documents.SCHEMA_VERSION, kept
-# equal by a test; that module imports pydantic, which a task's start must not).
+# The --json documents' compatibility version, written into each one here; documents.py (the
+# models and their schemas, which import pydantic: never at a task's start) takes it from here.
 JSON_SCHEMA_VERSION = 1
 
 

@@ -19,7 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+from aegis_delivery.console import JSON_SCHEMA_VERSION
+
+SCHEMA_VERSION = JSON_SCHEMA_VERSION  # one number: the console writes it into every document
 
 
 class Document(BaseModel):

@@ -37,6 +37,22 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else f"{whole // 60}m{whole % 60:02d}s"
 
 
+def say_started(console: Console, purpose: str) -> None:
+    """The plain start line (at a terminal the live line says it)."""
+    if console.plain:
+        console.info(f"{clock.now():%H:%M:%S} started: {purpose}")
+
+
+def say_finished(console: Console, purpose: str, ok: bool, seconds: float, log_file: Path) -> None:
+    """One line: the result, the duration and the log (timestamped when plain)."""
+    stamp = f"{clock.now():%H:%M:%S} " if console.plain else ""
+    where = f"(log: {console.relative(log_file)})"
+    if ok:
+        console.success(f"{stamp}{purpose}: done in {duration(seconds)} {where}")
+    else:
+        console.warn(f"{stamp}{purpose}: failed after {duration(seconds)} {where}")
+
+
 class Stage:
     """One long command's output, kept in its log; the console shows only its progress."""
 
@@ -62,20 +78,14 @@ class Stage:
     def running(self) -> Iterator[Stage]:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self._started = time.monotonic()
-        if self.console.plain:
-            self.console.info(f"{clock.now():%H:%M:%S} started: {self.purpose}")
+        say_started(self.console, self.purpose)
         with self.log_file.open("w", encoding="utf-8") as self._log, self._live_line():
             yield self
         self._log = None
 
     def finish(self, ok: bool) -> None:
-        took = duration(time.monotonic() - self._started)
-        stamp = f"{clock.now():%H:%M:%S} " if self.console.plain else ""
-        where = self.console.relative(self.log_file)
-        if ok:
-            self.console.success(f"{stamp}{self.purpose}: done in {took} (log: {where})")
-        else:
-            self.console.warn(f"{stamp}{self.purpose}: failed after {took} (log: {where})")
+        seconds = time.monotonic() - self._started
+        say_finished(self.console, self.purpose, ok, seconds, self.log_file)
 
     @contextlib.contextmanager
     def _live_line(self) -> Iterator[None]:

@@ -12,7 +12,6 @@ very sequence: questions before the first change run for real, every change is p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -244,12 +243,9 @@ def revision_images(
         f"values of revision {revision}",
     )
     result = runner.run(step, check=False)
-    try:
-        values = json.loads(result.stdout) if result.ran and result.ok else None
-    except ValueError:
-        values = None
-    if not isinstance(values, dict):
+    if not (result.ran and result.ok):
         return []
+    values = helm_cli.parse_values(result.stdout)
     return planned_images(config, values, f"revision {revision}'s values")
 
 

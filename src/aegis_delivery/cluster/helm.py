@@ -119,6 +119,17 @@ def get_values_argv(helm: Helm, target: Target, revision: int) -> tuple[str, ...
             *target.helm_flags(), "--output", "json")  # fmt: skip
 
 
+def parse_values(raw: str) -> dict[str, object]:
+    """``helm get values -o json`` as a mapping (an empty answer, or ``null``, is {})."""
+    try:
+        values = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise AegisError(
+            f"helm get values answered something that is not JSON: {raw[:200]}"
+        ) from None
+    return values if isinstance(values, dict) else {}
+
+
 def get_manifest_argv(helm: Helm, target: Target) -> tuple[str, ...]:
     """The manifests of the live release (hooks excluded by helm)."""
     return (str(helm.path), "get", "manifest", target.release, *target.helm_flags())

@@ -17,7 +17,6 @@ from aegis_delivery.cluster import helm as helm_cli
 from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import Cluster, history
 from aegis_delivery.cluster.description import RevisionNote
-from aegis_delivery.errors import AegisError
 from aegis_delivery.runner import Runner
 
 
@@ -39,14 +38,7 @@ class AuditEntry:
 
 def deployed_values(raw: str) -> tuple[str | None, dict[str, str]]:
     """(tag, {app-key: digest}) from ``helm get values -o json``; {} values read as none."""
-    try:
-        values = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        raise AegisError(
-            f"helm get values answered something that is not JSON: {raw[:200]}"
-        ) from None
-    if not isinstance(values, dict):
-        return None, {}
+    values = helm_cli.parse_values(raw)
     global_values = values.get("global")
     tag = global_values.get("imageTag") if isinstance(global_values, dict) else None
     digests: dict[str, str] = {}

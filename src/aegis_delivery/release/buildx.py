@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
-from aegis_delivery import clock, progress
+from aegis_delivery import progress
 from aegis_delivery.console import Console
 from aegis_delivery.errors import CommandFailed, ToolUnavailable
 from aegis_delivery.release.images import BUILDX_HINT, BuildRequest
@@ -59,15 +59,8 @@ class BuildOutcome:
 
 
 def say_done(console: Console, outcome: BuildOutcome) -> None:
-    """One line: the build's result, its duration and its log (timestamped when plain)."""
-    stamp = f"{clock.now():%H:%M:%S} " if console.plain else ""
-    took = progress.duration(outcome.seconds)
-    where = console.relative(outcome.log_file)
-    name = outcome.label or outcome.app
-    if outcome.error is None:
-        console.success(f"{stamp}build {name}: done in {took} (log: {where})")
-    else:
-        console.warn(f"{stamp}build {name}: failed after {took} (log: {where})")
+    progress.say_finished(console, f"build {outcome.label or outcome.app}",
+                          outcome.error is None, outcome.seconds, outcome.log_file)  # fmt: skip
 
 
 def _build_one(
@@ -80,8 +73,8 @@ def _build_one(
 
     outcome = BuildOutcome(request.app, log_file, label=label(request))
     started = time.monotonic()
-    if not echo and console.plain:
-        console.info(f"{clock.now():%H:%M:%S} started: build {label(request)}")
+    if not echo:
+        progress.say_started(console, f"build {label(request)}")
     with log_file.open("w", encoding="utf-8") as log:
         try:
             logs = docker.buildx.build(**request.whales_arguments(), stream_logs=True)

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.errors import InputError, ToolUnavailable
@@ -62,7 +62,6 @@ class ScanReport:
     ignored: tuple[Finding, ...] = ()  # by an active entry of the ignore file
     unfixed: tuple[Finding, ...] = ()  # no fixed version, and the policy is fixed-only
     expired_ignores: tuple[str, ...] = ()  # entries past their date: they ignore nothing
-    notes: tuple[str, ...] = field(default=())
     report_file: str = ""  # Trivy's own JSON report
 
     @property
@@ -72,6 +71,12 @@ class ScanReport:
     @property
     def unfixed_skipped(self) -> int:
         return len(self.unfixed)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(
+            f"ignore entry {identifier} has expired" for identifier in self.expired_ignores
+        )
 
     def as_dict(self) -> dict[str, object]:
         """The whole result, kept in a failure's --json document too (a bot comments from it)."""
@@ -273,7 +278,6 @@ def apply_policy(
             unfixed.append(finding)
         else:
             failing.append(finding)
-    notes = tuple(f"ignore entry {identifier} has expired" for identifier in expired)
     return ScanReport(
         artifact,
         {severity: counts.get(severity, 0) for severity in SEVERITIES},
@@ -281,7 +285,6 @@ def apply_policy(
         ignored=tuple(ignored),
         unfixed=tuple(unfixed),
         expired_ignores=tuple(expired),
-        notes=notes,
     )
 
 

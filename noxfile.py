@@ -85,8 +85,11 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
     install(session, "test")
+    # `invoke gate --json` reads the figure there (gate_figures: FIGURES_ENV, COVERAGE_FIGURE)
+    figures = os.environ.get("AEGIS_GATE_FIGURES")
+    report = (f"--cov-report=json:{figures}/coverage.json",) if figures else ()
     session.run(
-        "pytest", *workers(), "--cov", "--cov-report=term-missing", *session.posargs,
+        "pytest", *workers(), "--cov", "--cov-report=term-missing", *report, *session.posargs,
         env=BYTECODE_CACHED,
     )  # fmt: skip
 

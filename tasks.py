@@ -53,12 +53,14 @@ def doctor(c: Context, json: bool = False, ca_bundle: str | None = None) -> None
 
 @task(
     iterable=["session"],
-    help={"session": "run only this Nox session (repeatable)", "dry_run": DRY_RUN},
+    help={"session": "run only this Nox session (repeatable)", "dry_run": DRY_RUN, "json": JSON},
 )
-def gate(c: Context, session: list[str] | None = None, dry_run: bool = False) -> None:
-    """Run the quality gates (the same `nox` CI runs)."""
-    with task_session(c, dry_run=dry_run) as task:
-        task.runner.run(gates.nox_step(session or []))
+def gate(
+    c: Context, session: list[str] | None = None, dry_run: bool = False, json: bool = False
+) -> None:
+    """Run the quality gates (the same `nox` CI runs); --json: results and figures."""
+    with task_session(c, dry_run=dry_run, json_output=json) as task:
+        gates.run_gates(task.runner, task.config, session or [])
 
 
 APP = "only this app (repeatable); default: every app in [tool.aegis.apps]"

@@ -1,8 +1,10 @@
 """The test suite where a developer waits, warm (environments reused, images and base images
 cached): `nox -R -s tests` (every test, real parts included, with the coverage gate) beside
-the logic lane `nox -R -s logic` (no Docker, local API, binaries or UI). Both run on
-[tool.aegis.gates] test_workers pytest-xdist processes; `--baseline` first measures the full
-suite in one process (`-- --numprocesses 0`), as it ran before the workers.
+the logic lane `nox -R -s logic` (no Docker, local API, binaries or UI) and the real-helm lane
+(`-m cluster`: real helm 3 and 4 and kubectl against the local Kubernetes API, no coverage
+gate on a part of the suite). All run on [tool.aegis.gates] test_workers pytest-xdist
+processes; `--baseline` first measures the full suite in one process (`-- --numprocesses 0`),
+as it ran before the workers.
 
 Usage: python benchmarks/suite.py [--baseline] [--output FILE]
 """
@@ -23,7 +25,13 @@ sys.path.insert(0, str(REPOSITORY))
 from benchmarks.report import write_results  # noqa: E402
 
 NOX = str(Path(sys.executable).parent / "nox")
-GOALS = {"tests": 180.0, "logic": 60.0}
+# Issue 28's goals, on a 2-core machine: (what, nox session, its pytest arguments, seconds).
+LANES = (
+    ("`nox -R -s tests`", "tests", (), 180.0),
+    ("`nox -R -s logic`", "logic", (), 30.0),
+    ("real helm: `nox -R -s tests -- -m cluster --no-cov`", "tests", ("-m", "cluster", "--no-cov"),
+     90.0),
+)
 
 
 def timed(session: str, *pytest_arguments: str) -> tuple[float, str]:
@@ -53,17 +61,15 @@ def main() -> None:
             f"| baseline: `nox -R -s tests -- --numprocesses 0` (one process) | "
             f"{elapsed:.1f} s ({counted}) | reported |"
         )
-    for session in ("tests", "logic"):
-        elapsed, counted = timed(session)
-        goal = GOALS[session]
+    for what, session, arguments, goal in LANES:
+        elapsed, counted = timed(session, *arguments)
         verdict = "met" if elapsed <= goal else "NOT met"
-        rows.append(f"| `nox -R -s {session}` | {elapsed:.1f} s ({counted}) | "
-                    f"<= {goal:.0f} s: {verdict} |")  # fmt: skip
+        rows.append(f"| {what} | {elapsed:.1f} s ({counted}) | <= {goal:.0f} s: {verdict} |")
     lines = [
         "# The test suite, warm",
         "",
         f"Measured with `python benchmarks/suite.py`, {time.strftime('%Y-%m-%d')}, CI=true "
-        "(a missing real part fails instead of skipping).",
+        f"(a missing real part fails instead of skipping), {os.cpu_count()} cores.",
         "",
         "| what | measured | goal |",
         "|---|---|---|",

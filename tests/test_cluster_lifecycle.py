@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from aegis_delivery import emergency
+from aegis_delivery import emergency, reports
 from aegis_delivery import promote as promotion
 from aegis_delivery.cluster import deploy, inspect
 from aegis_delivery.cluster.helm import Helm
@@ -37,9 +37,11 @@ from aegis_delivery.release import publish
 from aegis_delivery.release.record import ReleaseRecord
 from aegis_delivery.runner import Runner
 from aegis_delivery.tools import tools_directory
+from aegis_delivery.verification import VerifyOutcome
 from tests.capture import kill_mid_upgrade
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.kube_api import JSON, FakeCluster, LocalKubeAPI, Outcome
+from tests.published import failure_printed, printed
 from tests.records import release_record
 from tests.services import require
 
@@ -170,6 +172,7 @@ def test_first_deploy_then_an_upgrade_pinned_by_digest(cluster: Cluster) -> None
     cluster.record("main-2222222", DIGESTS_V2)
     second = cluster.deploy()
     assert second.revision == 2 and second.digests == DIGESTS_V2
+    assert printed("deploy", reports.show_outcome, second)["revision"] == 2
     assert cluster.statuses() == [(1, "superseded"), (2, "deployed")]
     description = cluster.releases()[-1]["info"]["description"]
     assert description == "tag=main-2222222 sha=0123456 by=ops"
@@ -229,12 +232,12 @@ def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
         assert "aegis-monitor-api" in upgrade_line and "CrashLoopBackOff" in upgrade_line
     assert rollback_line.startswith("rollback: revision 1 restored as revision 3 in ")
     assert rollback_line.endswith("(budget 20s): deployed, pods ready")
-    document = raised.value.details
-    assert document["upgrade"]["revision"] == 2  # type: ignore[index]
-    assert bool(document["upgrade"]["pods"]) == (never == "crashloop")  # type: ignore[index]
+    document = failure_printed("deploy-failure", raised.value)
+    assert document["upgrade"]["revision"] == 2
+    assert bool(document["upgrade"]["pods"]) == (never == "crashloop")
     assert document["rollback"] == {
         "to_revision": 1, "revision": 3, "status": "deployed", "timeout": "20s", "held": True,
-        "seconds": document["rollback"]["seconds"],  # type: ignore[index]
+        "seconds": document["rollback"]["seconds"],
     }  # fmt: skip
     assert document["completed"] == ["guards"] and document["failed_step"] == "upgrade"
     # Both phases within their budgets: the upgrade's 6 s, the rollback's 20 s, and the
@@ -300,6 +303,10 @@ def test_sigterm_during_the_rollback_leaves_what_the_next_run_recovers(cluster: 
 def test_verify_names_a_crash_loop_and_a_wrong_digest(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
+    with cluster.runner() as runner:
+        passed = inspect.verify(runner, cluster.config, "staging", cluster.environ)
+    verified = printed("verify", reports.show_outcome, VerifyOutcome("staging", passed))
+    assert all(check["ok"] for check in verified["verify"])
     cluster.controller.stop()
     cluster.controller.mark_crashloop(NS, "aegis-monitor-api")
     with pytest.raises(GateFailed, match="CrashLoopBackOff"), cluster.runner() as runner:
@@ -324,6 +331,7 @@ def test_rollback_to_the_previous_and_to_revision_n_then_verify(cluster: Cluster
             cluster.environ,
         )  # fmt: skip
     assert back.revision == 2 and back.verify is not None and back.verify.passed
+    printed("deploy", reports.show_outcome, back)
     assert cluster.statuses()[-1] == (4, "deployed")
     assert cluster.images()["aegis-monitor-api"].endswith(DIGESTS_V2["monitor-api"])
     audit = cluster.api.get("v1/configmaps", NS, "aegis-audit-aegis-v4")
@@ -404,7 +412,8 @@ def test_status_reads_the_real_output(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
     with cluster.runner() as runner:
-        document = inspect.status(runner, cluster.config, "staging", cluster.environ).document()
+        report = inspect.status(runner, cluster.config, "staging", cluster.environ)
+    document = printed("status", reports.show_outcome, report)
     assert document["status"] == "deployed"
     history = document["history"]
     assert isinstance(history, list) and history[0]["description"].startswith("tag=main-1111111")
@@ -426,6 +435,7 @@ def test_history_is_the_audit_trail(cluster: Cluster, monkeypatch: pytest.Monkey
         request = deploy.RollbackRequest("staging", 1, True, "INC-124 the fix broke login")
         deploy.rollback(runner, cluster.config, request, cluster.environ)
         trail = inspect.audit(runner, cluster.config, "staging", cluster.environ)
+    printed("history", reports.show_history, trail)
     rows = [(e.revision, e.status, e.tag, e.by, e.reason) for e in trail.entries]
     assert rows == [
         (3, "deployed", "main-1111111", "ops", "INC-124 the fix broke login"),
@@ -450,6 +460,7 @@ def test_diff_shows_the_digests_a_deploy_would_change(cluster: Cluster) -> None:
     with cluster.runner() as runner:
         found = inspect.diff(runner, cluster.config, "staging", cluster.environ)
     lines = found.summary()
+    assert printed("diff", reports.show_diff, "staging", found)["empty"] is False
     assert lines[0].startswith("image Deployment/aegis-monitor-api monitor-api: ")
     assert lines[0].endswith("@" + DIGESTS_V2["monitor-api"])
     assert {change.new for change in found.images} >= {

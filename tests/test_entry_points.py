@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPOSITORY
+from tests.published import valid
 
 # The real `invoke`/`nox` entry points as subprocesses (about 0.8 s each): the full gate
 # runs them; the quick local gate (`nox -s logic`) leaves them out.
@@ -74,7 +75,7 @@ def test_list_shows_every_task_with_help_and_imports_nothing_heavy() -> None:
 def test_config_json_is_the_only_thing_on_stdout() -> None:
     result = invoke("config", "--json")
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = valid("config", json.loads(result.stdout))
     assert document["apps"]["monitor-ui"]["dockerfile"] == "apps/monitor-ui/Dockerfile"
     assert document["environments"]["staging"]["timeout"] == "10m"
 
@@ -101,7 +102,7 @@ def test_gate_dry_run_prints_the_nox_command() -> None:
 def test_doctor_reports_missing_pinned_tools_as_unavailable(tmp_path: Path) -> None:
     result = invoke("doctor", "--json", AEGIS_TOOLS_DIR=str(tmp_path))
     assert result.returncode == 4
-    tools = json.loads(result.stdout)["tools"]
+    tools = valid("doctor", json.loads(result.stdout))["tools"]
     assert tools["helm"] == {
         "ok": False,
         "path": None,
@@ -118,7 +119,7 @@ def test_doctor_finds_the_environments_nox_and_names_the_ca_bundle(tmp_path: Pat
     path = ":".join(p for p in os.environ["PATH"].split(":")
                     if Path(p).resolve() != Path(sys.executable).parent.resolve())  # fmt: skip
     result = invoke("doctor", "--json", PATH=path, SSL_CERT_FILE="", AEGIS_CA_BUNDLE="")
-    document = json.loads(result.stdout)
+    document = valid("doctor", json.loads(result.stdout))
     assert document["tools"]["nox"]["ok"], document["tools"]["nox"]
     assert Path(document["tools"]["nox"]["path"]).parent == Path(sys.executable).parent
     trust = document["ca_bundle"]
@@ -224,11 +225,14 @@ def test_readme_commands_dry_run(arguments: tuple[str, ...], recorded_config: Pa
         AEGIS_CONFIG=str(recorded_config),
     )  # fmt: skip
     if arguments[0] == "doctor":  # exits 4 where a tool is missing; its JSON says which
-        assert result.returncode in (0, 4) and '"tools"' in result.stdout
+        assert result.returncode in (0, 4)
+        valid("doctor", json.loads(result.stdout))
         return
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[dry-run]" in result.stderr or arguments[0] in {"tags", "status", "down"}
     assert FAKE_TOKEN not in result.stdout + result.stderr
+    if arguments == ("tags", "--json"):
+        valid("tags", json.loads(result.stdout))
     if arguments[0] == "deploy":
         assert "/helm upgrade --install aegis " in result.stderr
 

@@ -14,6 +14,7 @@ from aegis_delivery.cluster.history import AuditEntry, AuditTrail
 from aegis_delivery.masking import Masker
 from aegis_delivery.verification import VerifyReport
 from tests.conftest import RecordingConsole
+from tests.published import valid
 from tests.records import DIGEST_API, release_record
 
 
@@ -35,6 +36,7 @@ def test_the_release(console: RecordingConsole) -> None:
     reports.show_release(console, release_record("v1.2.3"), Path(".aegis/release.json"))
     shown = document_or_text(console)
     if isinstance(shown, dict):
+        valid("release", shown)
         assert shown["tag"] == "v1.2.3" and shown["release_file"] == ".aegis/release.json"
     else:
         assert (
@@ -49,6 +51,7 @@ def test_the_diff(console: RecordingConsole) -> None:
     reports.show_diff(console, "staging", diff)
     shown = document_or_text(console)
     if isinstance(shown, dict):
+        valid("diff", shown)
         assert shown["empty"] is False and shown["images"] == [
             {"obj": "Deployment/api", "container": "api", "old": "r@sha256:1", "new": "r@sha256:2"}
         ]
@@ -64,6 +67,7 @@ def test_the_history(console: RecordingConsole) -> None:
     reports.show_history(console, AuditTrail("aegis", "aegis-staging", [entry]))
     shown = document_or_text(console)
     if isinstance(shown, dict):
+        valid("history", shown)
         assert shown["revisions"] == [entry.document()]
     else:
         assert "emergency-fix" in shown and "hotfix INC-1" in shown and "aaaaaaaaaaaa" in shown
@@ -79,6 +83,7 @@ def test_an_outcome_with_planned_and_failed_checks(console: RecordingConsole) ->
     reports.show_outcome(console, outcome)
     shown = document_or_text(console)
     if isinstance(shown, dict):
+        valid("deploy", shown)
         assert shown == {"schema": 1, **document}
     else:
         assert "ok: pods" in shown and "planned: helm test" in shown and "FAILED: nats" in shown

@@ -8,11 +8,13 @@ measures the figure itself from the syntax tree and fails below the threshold co
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aegis_delivery import gate_figures
 from aegis_delivery.config import load_config
 from aegis_delivery.errors import ExitCode
 
@@ -130,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(item.describe() + "\n")
     sys.stdout.write(report.summary() + "\n")
     threshold = config.gates.annotation_coverage
+    figure = gate_figures.Figure("annotation coverage", round(report.percent, 2), threshold)
+    where = os.environ.get(gate_figures.FIGURES_ENV)
+    gate_figures.write_figure(where, gate_figures.ANNOTATION_FIGURE, figure)
     if report.percent < threshold:
         sys.stdout.write(f"annotation coverage is below the required {threshold:.1f}%\n")
         return int(ExitCode.GATE_FINDINGS)

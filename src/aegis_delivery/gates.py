@@ -1,15 +1,32 @@
-"""The quality gate as the task runner sees it: one ``nox`` command, the same one CI runs."""
+"""The quality gate as the task runner sees it: one ``nox`` command, the same one CI runs.
+
+With ``--json`` the gate also says what it measured: nox writes each session's result
+(``--report``), and the sessions with a threshold their figures (gate_figures.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 from aegis_delivery import clock
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.errors import GateFailed
+from aegis_delivery.gate_figures import (
+    ANNOTATION_FIGURE,
+    COVERAGE_FIGURE,
+    FIGURES_ENV,
+    read_figures,
+    read_json,
+)
 from aegis_delivery.runner import Runner, Step
 from aegis_delivery.tools import beside_interpreter
+
+NOX_REPORT = "nox-report.json"
+PASSED = ("success", "skipped")  # nox's other results: failed, aborted (session.error)
 
 
 def nox_command() -> str:
@@ -18,12 +35,69 @@ def nox_command() -> str:
     return str(beside) if beside is not None else "nox"
 
 
-def nox_step(sessions: Sequence[str]) -> Step:
-    """``nox`` runs every default session; named sessions narrow it (``-s lint tests``)."""
+def nox_step(sessions: Sequence[str], figures: Path | None = None) -> Step:
+    """``nox`` runs every default session; named sessions narrow it (``-s lint tests``).
+    With *figures*, nox reports each session's result there and the sessions their figures."""
     argv: tuple[str, ...] = (nox_command(),)
+    env: dict[str, str] = {}
+    if figures is not None:
+        argv += ("--report", str(figures / NOX_REPORT))
+        env[FIGURES_ENV] = str(figures)
     if sessions:
         argv += ("--sessions", *sessions)
-    return Step(argv=argv, purpose="quality gates")
+    return Step(argv=argv, purpose="quality gates", env=env)
+
+
+def coverage_threshold(config: DeliveryConfig) -> float:
+    """[tool.coverage.report] fail_under: coverage's own setting, read where it is kept."""
+    settings = tomllib.loads(config.source.read_text(encoding="utf-8"))
+    return float(
+        settings.get("tool", {}).get("coverage", {}).get("report", {}).get("fail_under", 0)
+    )
+
+
+def gate_document(directory: Path, config: DeliveryConfig) -> dict[str, object]:
+    """Each session's result (nox's report) and each figure beside its threshold."""
+    report = read_json(directory / NOX_REPORT) or {}
+    listed = report.get("sessions")
+    sessions = [
+        {"session": str(entry.get("name")), "result": str(entry.get("result")),
+         "seconds": round(float(entry.get("duration") or 0), 1)}
+        for entry in (listed if isinstance(listed, list) else []) if isinstance(entry, dict)
+    ]  # fmt: skip
+    figures = read_figures(directory, coverage_threshold(config))
+    passed = bool(sessions) and all(s["result"] in PASSED for s in sessions)
+    return {
+        "passed": passed and all(figure.passed for figure in figures),
+        "sessions": sessions,
+        "figures": [figure.document() for figure in figures],
+    }
+
+
+def run_gates(runner: Runner, config: DeliveryConfig, sessions: Sequence[str]) -> None:
+    """Run the gates; with --json, one document of results and figures (failed: exit 3)."""
+    if not runner.console.json_mode:
+        runner.run(nox_step(sessions))
+        return
+    directory = config.work("gates")
+    if not runner.dry_run:  # the toolkit's own scratch space, not a change to plan
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in (NOX_REPORT, ANNOTATION_FIGURE, COVERAGE_FIGURE):
+            (directory / stale).unlink(missing_ok=True)  # a figure is this run's or none
+    result = runner.run(nox_step(sessions, directory), check=False)
+    if not result.ran:  # a dry run: the plan only
+        return
+    document = gate_document(directory, config)
+    if result.ok and document["passed"]:
+        runner.console.emit_json(document)
+        return
+    listed = document["sessions"]
+    failed = [s["session"] for s in listed if s["result"] not in PASSED]  # type: ignore[attr-defined]
+    short = [f["gate"] for f in document["figures"] if not f["passed"]]  # type: ignore[attr-defined]
+    what = ", ".join([*map(str, failed), *(f"{gate} below its threshold" for gate in short)])
+    error = GateFailed(f"quality gates failed: {what or f'nox exit {result.returncode}'}")
+    error.details.update(document)
+    raise error
 
 
 GATE_RECORD = "gate-passed.json"  # in the work directory

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from aegis_delivery import reports
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish, sbom
@@ -30,6 +31,7 @@ from tests.docker_support import (
     require_image,
     run_container,
 )
+from tests.published import printed
 
 pytestmark = pytest.mark.docker
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
@@ -75,6 +77,7 @@ def test_platform_jobs_then_a_merge_give_one_index_of_exactly_those_digests(
                 runner, config, plan(config, local_registry, tag, platform, stage=True),
                 force=False, environ=environment(local_registry),
             )  # fmt: skip
+        printed("staged", reports.show_staged, [platform_image])
         staged[platform_image.platform] = platform_image.digest
     release_tag = f"{local_registry.host}/aegistrader/aegistrader/monitor-api:{tag}"
     absent = docker("buildx", "imagetools", "inspect", release_tag, check=False)
@@ -91,6 +94,7 @@ def test_platform_jobs_then_a_merge_give_one_index_of_exactly_those_digests(
     image = record.images["monitor-api"]
     assert image.platforms == tuple(PLATFORMS) and image.platform_digests == staged
     assert image.tags == (release_tag,)
+    printed("release", reports.show_release, record, config.build.release_file)
     assert index_of(release_tag) == staged  # exactly these two platforms, these digests
     manifest = json.loads(
         docker(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from aegis_delivery import reports
 from aegis_delivery.cluster import deploy as deploy_flow
 from aegis_delivery.cluster import values as chart_values
 from aegis_delivery.config import DeliveryConfig, load_config
@@ -37,6 +38,7 @@ from tests.docker_support import (
     run_container,
 )
 from tests.fake_runner import ScriptedRunner
+from tests.published import printed
 from tests.services import require
 
 pytestmark = pytest.mark.docker
@@ -110,6 +112,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     assert LocalRegistry.PASSWORD not in console.text
     written = read_record(config.build.release_file)
     assert written == record and written.tag == version
+    printed("release", reports.show_release, written, config.build.release_file)
     assert written.tags == (version, version.removeprefix("v"))  # the alias, never latest
     # Every image carries its SBOM in the registry, read back by the image digest.
     for app, image in written.images.items():
@@ -117,7 +120,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
         generated = config.work("sbom", f"sbom-{app}.cdx.json")
         assert fetched.document == generated.read_bytes()  # byte for byte what Trivy wrote
         assert fetched.manifest == image.sbom and fetched.image == image.pinned
-        summary = fetched.summary()
+        summary = printed("sbom", reports.show_sbom, fetched, None)
         assert str(summary["format"]).startswith("CycloneDX") and summary["components"], summary
     for app, image in written.images.items():
         for reference in image.tags:

@@ -107,7 +107,7 @@ def capture(major: int, work: Path) -> dict[str, str]:
             ]  # fmt: skip
 
         outputs = {"helm-version.txt": run(str(helm.path), "version", "--short")}
-        controller.start(delay=0.2)
+        controller.start(delay=0)
         for tag, digest, description in REVISIONS[:2]:
             run(*upgrade(tag, digest, description))
         outputs["helm-get-values-2.json"] = run(
@@ -120,7 +120,7 @@ def capture(major: int, work: Path) -> dict[str, str]:
             "--output=json",
         )
         never = REVISIONS[2][1]
-        controller.start(lambda dep: None if never in json.dumps(dep["spec"]) else "ready", 0.2)
+        controller.start(lambda dep: None if never in json.dumps(dep["spec"]) else "ready", 0)
         history = (str(helm.path), "history", RELEASE, f"--namespace={NS}", "--output=json")
         kill_mid_upgrade(
             upgrade(*REVISIONS[2]), environ, lambda: '"pending-upgrade"' in run(*history)

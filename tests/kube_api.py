@@ -267,6 +267,13 @@ class KubeAdapter(kmock.KubernetesEmulator):
     _answers: dict[tuple[str, str, int], tuple[int, dict[str, str], bytes]] = attrs.field(
         factory=dict, init=False
     )
+    # An instant controller (FakeCluster.start with no delay): called, in a worker thread, with
+    # (namespace, name) after each write of a Deployment's spec and before the writer gets its
+    # answer, so that a client that checks readiness at once (helm 3's --wait polls every 2 s,
+    # checking first at once) sees the rollout its write caused already finished.
+    after_deployment_write: Callable[[str | None, str], None] | None = attrs.field(
+        default=None, init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -342,12 +349,27 @@ class KubeAdapter(kmock.KubernetesEmulator):
                 response = await self._discovery(raw)  # discovery, /version, DSL reactions
             else:
                 response = await self._serve(raw, target)
+                await self._react(raw, target, response)
         except kmock.KubernetesError as exc:
             response = await self._render_error(exc)
         finally:  # watches end "cancelled": aiohttp cancels the handler when the client goes
             status = "cancelled" if response is None else response.status
             self.log.append(f"{raw.method} {raw.path_qs} -> {status}")
         return response
+
+    async def _react(
+        self, raw: aiohttp.web.BaseRequest, t: Target, response: aiohttp.web.StreamResponse
+    ) -> None:
+        """Let an instant controller act on a Deployment write before the writer hears back."""
+        hook = self.after_deployment_write
+        written = raw.method in ("POST", "PUT", "PATCH") and t.subresource is None
+        if hook is None or not written or t.resource != DEPLOYMENTS or response.status >= 300:
+            return
+        name = t.name
+        if name is None and isinstance(response, aiohttp.web.Response) and response.body:
+            name = json.loads(bytes(response.body))["metadata"]["name"]  # type: ignore[arg-type]
+        if name is not None and not raw.query.get("dryRun"):
+            await asyncio.get_running_loop().run_in_executor(None, hook, t.namespace, name)
 
     async def _discovery(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's answer, remembered for GETs: every helm and kubectl process asks the same
@@ -737,6 +759,9 @@ class LocalKubeAPI:
 # -- the controllers --------------------------------------------------------------------------
 
 
+DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
+
+
 def digest_of(image: str) -> str:
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
@@ -748,6 +773,8 @@ class FakeCluster:
     hash), its Pods (the template's images, ``imageID`` = ``repo@sha256:...``) and the statuses for
     one outcome. ``start(policy)`` does it for every new Deployment generation after ``delay``
     seconds; ``policy(deployment)`` returns the outcome, or None to leave that generation pending.
+    With ``delay=0`` it acts before the API answers the write (KubeAdapter.after_deployment_write):
+    a controller with no lag, so no client polls for a rollout that could not have finished.
     """
 
     def __init__(self, api: LocalKubeAPI) -> None:
@@ -837,11 +864,36 @@ class FakeCluster:
     ) -> FakeCluster:
         self.stop()
         self._stop.clear()
+        assert self.api.adapter is not None
+        if not delay:
+            react = self.api.adapter.after_deployment_write = self._instant(policy)
+            for dep in self.api.list("apps/v1/deployments"):  # what an earlier policy left
+                status, meta = dep.get("status") or {}, dep["metadata"]
+                if status.get("observedGeneration") != meta["generation"] or status.get(
+                    "readyReplicas", 0
+                ) < int(dep["spec"].get("replicas", 1)):
+                    react(meta["namespace"], meta["name"])
         self._thread = threading.Thread(target=self._loop, args=(policy, delay), daemon=True)
         self._thread.start()
         return self
 
+    def _instant(
+        self, policy: Callable[[JSON], Outcome | None]
+    ) -> Callable[[str | None, str], None]:
+        def react(namespace: str | None, name: str) -> None:
+            try:
+                dep = self.api.get("apps/v1/deployments", namespace, name)
+                outcome = policy(dep) if dep is not None and not self._stop.is_set() else None
+                if outcome is not None:
+                    self.reconcile(str(namespace), name, outcome)
+            except Exception as exc:  # the test reads .errors
+                self.errors.append(exc)
+
+        return react
+
     def stop(self) -> None:
+        if self.api.adapter is not None:
+            self.api.adapter.after_deployment_write = None
         if self._thread is not None:
             self._stop.set()
             if self.api.adapter is not None:
@@ -866,7 +918,7 @@ class FakeCluster:
             changed.clear()  # before reading: a write from now on wakes the next round
             due = 1.0
             try:
-                for dep in self.api.list("apps/v1/deployments"):
+                for dep in self.api.list("apps/v1/deployments") if delay else ():
                     meta = dep["metadata"]
                     key = (meta["uid"], meta["generation"])
                     first = seen.setdefault(key, time.monotonic())

@@ -150,7 +150,7 @@ def cluster(
     with LocalKubeAPI() as api, FakeCluster(api) as controller:
         api.add_namespace(NS)
         encoded = api.kubeconfig(tmp_path / "kubeconfig.yaml", "aegis-staging", NS)
-        controller.start(delay=0.3)
+        controller.start(delay=0)
         yield Cluster(
             api, controller, config, {"KUBE_CONFIG": encoded, "USER": "ops"},
             RecordingConsole(Masker()), major,
@@ -216,10 +216,10 @@ def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
 ) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
-    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: never}), 0.3)
+    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: never}), 0)
     cluster.record("main-2222222", DIGESTS_V2)
     # The rollout never finishes: helm gives up at the upgrade's timeout, kept short here.
-    budgets(cluster, "6s", "20s")
+    budgets(cluster, "4s", "20s")
     started = time.monotonic()
     with pytest.raises(RolledBack) as raised:
         cluster.deploy()
@@ -240,9 +240,9 @@ def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
         "seconds": document["rollback"]["seconds"],
     }  # fmt: skip
     assert document["completed"] == ["guards"] and document["failed_step"] == "upgrade"
-    # Both phases within their budgets: the upgrade's 6 s, the rollback's 20 s, and the
+    # Both phases within their budgets: the upgrade's 4 s, the rollback's 20 s, and the
     # verify and diagnosis around them; never a rollback squeezed into what the upgrade left.
-    assert elapsed < 6 + 20 + 30
+    assert elapsed < 4 + 20 + 30
     assert raised.value.exit_code == 1
     text = cluster.console.text
     assert "helm upgrade failed; what the cluster shows" in text
@@ -251,7 +251,7 @@ def test_a_failed_upgrade_is_rolled_back_within_its_own_budget(
 
 
 def test_a_first_install_that_fails_is_uninstalled(cluster: Cluster) -> None:
-    cluster.controller.start(policy_by_tag({DIGESTS_V1["monitor-api"]: None}), 0.3)
+    cluster.controller.start(policy_by_tag({DIGESTS_V1["monitor-api"]: None}), 0)
     cluster.record("main-1111111", DIGESTS_V1)
     budgets(cluster, "4s", "20s")
     with pytest.raises(RolledBack, match="the failed first install was uninstalled"):
@@ -269,7 +269,7 @@ def test_sigterm_during_the_rollback_leaves_what_the_next_run_recovers(cluster: 
         DIGESTS_V1["monitor-api"]: None,
         DIGESTS_V2["monitor-api"]: None,
     }
-    cluster.controller.start(policy_by_tag(stuck), 0.3)
+    cluster.controller.start(policy_by_tag(stuck), 0)
     cluster.record("main-2222222", DIGESTS_V2)
     budgets(cluster, "4s", "60s")
 
@@ -293,7 +293,7 @@ def test_sigterm_during_the_rollback_leaves_what_the_next_run_recovers(cluster: 
     assert last[0] == 3 and last[1] in {"pending-rollback", "failed"}, cluster.statuses()
     assert api_has_no_lease(cluster)
     # The next run: --recover rolls the interrupted rollback back, then deploys.
-    cluster.controller.start(delay=0.3)
+    cluster.controller.start(delay=0)
     budgets(cluster, "20s", "20s")
     recovered = cluster.deploy(recover=True)
     assert cluster.statuses()[-1] == (recovered.revision, "deployed")
@@ -355,7 +355,7 @@ def test_rollback_to_the_previous_and_to_revision_n_then_verify(cluster: Cluster
 def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_path: Path) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
-    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: None}), 0.3)  # never ready
+    cluster.controller.start(policy_by_tag({DIGESTS_V2["monitor-api"]: None}), 0)  # never ready
     helm = Helm(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm", cluster.major)
     kill_mid_upgrade(
         [str(helm.path), "upgrade", "aegis", str(cluster.config.chart), f"--namespace={NS}",
@@ -365,7 +365,7 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
         {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig.yaml")},
         lambda: (2, "pending-upgrade") in cluster.statuses(),
     )  # fmt: skip
-    cluster.controller.start(delay=0.3)
+    cluster.controller.start(delay=0)
     with pytest.raises(InputError, match=r"pending-upgrade at revision 2 .* revision 1"):
         cluster.deploy()
     assert cluster.statuses() == [(1, "deployed"), (2, "pending-upgrade")]
@@ -377,7 +377,7 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
 def test_two_deploys_at_once_one_waits_for_the_lease_and_gives_up(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
-    cluster.controller.start(delay=8)  # the first deploy's rollout takes 8 s: it holds the lock
+    cluster.controller.start(delay=6)  # the first deploy's rollout takes 6 s: it holds the lock
     cluster.record("main-2222222", DIGESTS_V2)
     results: dict[str, str] = {}
 

@@ -340,6 +340,34 @@ def json_lines(output: str) -> list[dict[str, object]]:
     return parsed
 
 
+OUTER_ENVIRONMENT = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "CONDA_PREFIX")
+
+
+def act_environment(outer: Mapping[str, str]) -> dict[str, str]:
+    """What act starts with: this environment without the runner's variables and without the
+    virtual environment the tests run in. Under `nox -s tests` nox names its session's
+    environment in VIRTUAL_ENV and UV_PROJECT_ENVIRONMENT and puts its bin first on PATH: a
+    job's `uv sync` then installed the sandbox's project into it (the next `nox -R -s tests`
+    imported the toolkit from a deleted act workspace). A runner starts with none of them."""
+    environ = dict(outer)
+    without_actions_variables(environ)
+    active = environ.get("VIRTUAL_ENV")
+    for name in OUTER_ENVIRONMENT:
+        environ.pop(name, None)
+    if active:
+        inside = str(Path(active) / "bin")
+        environ["PATH"] = os.pathsep.join(
+            entry for entry in environ.get("PATH", "").split(os.pathsep) if entry != inside
+        )
+    environ["ACT_DISABLE_VERSION_CHECK"] = "1"  # no call to act's notices service
+    return environ
+
+
+def runner_python() -> str:
+    """The Python a runner has on PATH: not the tests' virtual environment's."""
+    return shutil.which("python3", path=act_environment(os.environ)["PATH"]) or sys.executable
+
+
 def run_event(
     event: Event,
     directory: Path,
@@ -360,7 +388,7 @@ def run_event(
             api.add_namespace("aegis-staging")
             kubeconfig = api.kubeconfig(directory / "kubeconfig.yaml", "aegis-staging",
                                         "aegis-staging")  # fmt: skip
-            controller.start(delay=0.3)
+            controller.start(delay=0)
             config = settings(sandbox, registry.host)
             argv = [
                 act_binary(), event.kind, "--workflows", str(WORKFLOW),
@@ -372,7 +400,7 @@ def run_event(
                 "--env", f"AEGIS_ACT_ARTIFACTS={artifacts}",
                 "--env", f"AEGIS_ACT_STANDINS={ACTIONS}",  # act copies only each action's dir
                 "--env", f"AEGIS_ACT_UV={locked_uv()}",
-                "--env", f"AEGIS_ACT_PYTHON={shutil.which('python3') or sys.executable}",
+                "--env", f"AEGIS_ACT_PYTHON={runner_python()}",
                 "--env", f"AEGIS_ACT_NODE={pinned_node()}",
                 "--env", f"PYTEST_ADDOPTS={NARROW_PYTEST}",
                 # the pinned wheels once for the run, not once per job (a runner's tool cache)
@@ -384,9 +412,7 @@ def run_event(
                 argv += stand_in_mappings(sandbox / WORKFLOW)
             for job in event.jobs:
                 argv += ["--job", job]
-            environ = dict(os.environ)
-            without_actions_variables(environ)
-            environ["ACT_DISABLE_VERSION_CHECK"] = "1"  # no call to act's notices service
+            environ = act_environment(os.environ)
             started = time.monotonic()
             # act enforces no timeout-minutes: this is the run's.
             completed = subprocess.run(argv, cwd=sandbox, env=environ, capture_output=True,

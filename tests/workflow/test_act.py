@@ -163,6 +163,23 @@ def test_sarif_is_checked_before_it_counts_as_uploaded(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "bad.sarif: not SARIF 2.1.0" in refused.stdout
 
 
+def test_act_starts_outside_the_environment_the_tests_run_in(tmp_path: Path) -> None:
+    """Under `nox -s tests` a job's `uv sync` once installed the act sandbox's project into
+    the tests' own environment: act gets neither its variables nor its bin on PATH."""
+    session = tmp_path / ".nox" / "tests"
+    (session / "bin").mkdir(parents=True)
+    (session / "bin" / "python3").symlink_to(sys.executable)
+    outer = {
+        "VIRTUAL_ENV": str(session), "UV_PROJECT_ENVIRONMENT": str(session),
+        "PATH": f"{session / 'bin'}:/usr/bin:/bin", "GITHUB_ACTIONS": "true", "HOME": "/root",
+    }  # fmt: skip
+    environ = act.act_environment(outer)
+    assert "VIRTUAL_ENV" not in environ and "UV_PROJECT_ENVIRONMENT" not in environ
+    assert environ["PATH"] == "/usr/bin:/bin" and environ["HOME"] == "/root"
+    assert "GITHUB_ACTIONS" not in environ  # a runner's own variables, as before
+    assert outer["VIRTUAL_ENV"] == str(session)  # the caller's mapping is left alone
+
+
 @pytest.mark.docker
 @pytest.mark.cluster
 def test_a_workflow_edit_that_breaks_a_job_fails_it(tmp_path: Path) -> None:

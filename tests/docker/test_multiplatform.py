@@ -120,8 +120,8 @@ def test_platform_jobs_then_a_merge_give_one_index_of_exactly_those_digests(
         )
         try:
             url = f"http://127.0.0.1:{published_port(name, 8000)}/healthz"
-            # arm64 runs under QEMU: Python 3.13 importing FastAPI and pydantic there takes a
-            # minute or more on a loaded 2-core machine (90 s was once not enough)
+            # arm64 runs under QEMU: importing FastAPI and pydantic there takes 17 s from the
+            # image's bytecode (40 s when each start compiled them), more on a loaded machine
             assert http_get(url, timeout=240)[0] == 200, platform
         finally:
             docker("rm", "--force", name, check=False)

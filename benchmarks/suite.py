@@ -29,8 +29,12 @@ NOX = str(Path(sys.executable).parent / "nox")
 LANES = (
     ("`nox -R -s tests`", "tests", (), 180.0),
     ("`nox -R -s logic`", "logic", (), 30.0),
-    ("real helm: `nox -R -s tests -- -m cluster --no-cov`", "tests", ("-m", "cluster", "--no-cov"),
-     90.0),
+    (
+        "real helm: `nox -R -s tests -- -m cluster --no-cov`",
+        "tests",
+        ("-m", "cluster", "--no-cov"),
+        90.0,
+    ),
 )
 
 

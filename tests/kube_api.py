@@ -762,6 +762,15 @@ class LocalKubeAPI:
 DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 
 
+def _rolled_out(dep: JSON) -> bool:
+    """The Deployment's status is of its current generation, with every replica ready."""
+    status = dep.get("status") or {}
+    current = status.get("observedGeneration") == dep["metadata"]["generation"]
+    return bool(
+        current and int(status.get("readyReplicas", 0)) >= int(dep["spec"].get("replicas", 1))
+    )
+
+
 def digest_of(image: str) -> str:
     return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
@@ -868,11 +877,8 @@ class FakeCluster:
         if not delay:
             react = self.api.adapter.after_deployment_write = self._instant(policy)
             for dep in self.api.list("apps/v1/deployments"):  # what an earlier policy left
-                status, meta = dep.get("status") or {}, dep["metadata"]
-                if status.get("observedGeneration") != meta["generation"] or status.get(
-                    "readyReplicas", 0
-                ) < int(dep["spec"].get("replicas", 1)):
-                    react(meta["namespace"], meta["name"])
+                if not _rolled_out(dep):
+                    react(dep["metadata"]["namespace"], dep["metadata"]["name"])
         self._thread = threading.Thread(target=self._loop, args=(policy, delay), daemon=True)
         self._thread.start()
         return self

@@ -8,7 +8,6 @@ format), and the document is checked against its published schema.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -86,7 +85,8 @@ def test_a_failed_session_is_named_and_a_stale_figure_is_not_reported(
 ) -> None:
     figures = tmp_path / ".aegis" / "gates"
     figures.mkdir(parents=True)
-    (figures / gate_figures.ANNOTATION_FIGURE).write_text('{"figure": 12, "threshold": 100}')
+    stale = '{"gate": "annotation coverage", "figure": 12, "threshold": 100}'
+    (figures / gate_figures.ANNOTATION_FIGURE).write_text(stale)
     _, failed = gate_run(tmp_path, monkeypatch, covered=90.0, lint_finds=True)
     assert failed is not None and failed.message == "quality gates failed: lint"
     document = failure_printed("gate-failure", failed)
@@ -115,4 +115,3 @@ def test_the_noxfile_writes_the_coverage_figure_where_the_gate_reads_it() -> Non
     noxfile = (REPOSITORY / "noxfile.py").read_text()
     assert f'os.environ.get("{gate_figures.FIGURES_ENV}")' in noxfile
     assert f"--cov-report=json:{{figures}}/{gate_figures.COVERAGE_FIGURE}" in noxfile
-    assert os.sep == "/"  # the path joins above are POSIX, as the gate's are

@@ -20,8 +20,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aegis_delivery.cluster.diff import ImageChange
+from aegis_delivery.cluster.helm import Revision
+from aegis_delivery.cluster.history import AuditEntry
 from aegis_delivery.console import JSON_SCHEMA_VERSION
 from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
+from aegis_delivery.verification import PodVerdict
 
 SCHEMA_VERSION = JSON_SCHEMA_VERSION  # one number: the console writes it into every document
 
@@ -234,24 +238,6 @@ class DeployFailure(Failure):
     rollback: RollbackPhase | None = None
 
 
-class Revision(_Open):
-    revision: int
-    status: str
-    chart: str
-    app_version: str
-    description: str
-    updated: str
-
-
-class Pod(_Open):
-    name: str
-    app: str
-    ready: bool
-    image: str
-    image_id: str
-    problem: str | None
-
-
 class StatusDocument(Document):
     """`invoke status --json`: the release's state, its helm history and its pods."""
 
@@ -260,19 +246,7 @@ class StatusDocument(Document):
     namespace: str
     status: str | None = Field(description="None: no release yet")
     history: list[Revision]
-    pods: list[Pod]
-
-
-class AuditEntry(_Open):
-    revision: int
-    updated: str
-    status: str
-    tag: str | None
-    digests: dict[str, str]
-    by: str | None
-    reason: str | None
-    description: str
-    promoted_from: str | None
+    pods: list[PodVerdict]
 
 
 class HistoryDocument(Document):
@@ -281,13 +255,6 @@ class HistoryDocument(Document):
     release: str
     namespace: str
     revisions: list[AuditEntry]
-
-
-class ImageChange(_Open):
-    obj: str = Field(description="Kind/name")
-    container: str
-    old: str | None
-    new: str | None
 
 
 class ObjectChange(_Open):

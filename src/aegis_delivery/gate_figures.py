@@ -57,8 +57,10 @@ def read_figures(directory: Path, coverage_threshold: float) -> list[Figure]:
     figures: list[Figure] = []
     annotation = read_json(directory / ANNOTATION_FIGURE)
     if annotation is not None:
-        figures.append(Figure("annotation coverage", float(str(annotation["figure"])),
-                              float(str(annotation["threshold"]))))  # fmt: skip
+        figures.append(
+            Figure(str(annotation["gate"]), float(str(annotation["figure"])),
+                   float(str(annotation["threshold"])), str(annotation.get("unit", "%")))
+        )  # fmt: skip
     coverage = read_json(directory / COVERAGE_FIGURE)
     totals = coverage.get("totals") if coverage else None
     if isinstance(totals, dict) and "percent_covered" in totals:

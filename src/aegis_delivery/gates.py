@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery import clock
@@ -19,6 +20,7 @@ from aegis_delivery.gate_figures import (
     ANNOTATION_FIGURE,
     COVERAGE_FIGURE,
     FIGURES_ENV,
+    Figure,
     read_figures,
     read_json,
 )
@@ -56,22 +58,45 @@ def coverage_threshold(config: DeliveryConfig) -> float:
     )
 
 
-def gate_document(directory: Path, config: DeliveryConfig) -> dict[str, object]:
-    """Each session's result (nox's report) and each figure beside its threshold."""
+@dataclass(frozen=True)
+class GateResult:
+    """Each session's (name, nox's result, seconds) and each figure the sessions wrote."""
+
+    sessions: tuple[tuple[str, str, float], ...]
+    figures: tuple[Figure, ...]
+
+    @property
+    def failed(self) -> list[str]:
+        """What failed, in one line's words: sessions, then figures below their thresholds."""
+        return [name for name, result, _ in self.sessions if result not in PASSED] + [
+            f"{figure.gate} below its threshold" for figure in self.figures if not figure.passed
+        ]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.sessions) and not self.failed
+
+    def document(self) -> dict[str, object]:
+        return {
+            "passed": self.passed,
+            "sessions": [
+                {"session": name, "result": result, "seconds": seconds}
+                for name, result, seconds in self.sessions
+            ],
+            "figures": [figure.document() for figure in self.figures],
+        }
+
+
+def gate_result(directory: Path, config: DeliveryConfig) -> GateResult:
+    """What nox reported (``--report``) and what the sessions measured, read back."""
     report = read_json(directory / NOX_REPORT) or {}
     listed = report.get("sessions")
-    sessions = [
-        {"session": str(entry.get("name")), "result": str(entry.get("result")),
-         "seconds": round(float(entry.get("duration") or 0), 1)}
+    sessions = tuple(
+        (str(entry.get("name")), str(entry.get("result")),
+         round(float(entry.get("duration") or 0), 1))
         for entry in (listed if isinstance(listed, list) else []) if isinstance(entry, dict)
-    ]  # fmt: skip
-    figures = read_figures(directory, coverage_threshold(config))
-    passed = bool(sessions) and all(s["result"] in PASSED for s in sessions)
-    return {
-        "passed": passed and all(figure.passed for figure in figures),
-        "sessions": sessions,
-        "figures": [figure.document() for figure in figures],
-    }
+    )  # fmt: skip
+    return GateResult(sessions, tuple(read_figures(directory, coverage_threshold(config))))
 
 
 def run_gates(runner: Runner, config: DeliveryConfig, sessions: Sequence[str]) -> None:
@@ -84,19 +109,16 @@ def run_gates(runner: Runner, config: DeliveryConfig, sessions: Sequence[str]) -
         directory.mkdir(parents=True, exist_ok=True)
         for stale in (NOX_REPORT, ANNOTATION_FIGURE, COVERAGE_FIGURE):
             (directory / stale).unlink(missing_ok=True)  # a figure is this run's or none
-    result = runner.run(nox_step(sessions, directory), check=False)
-    if not result.ran:  # a dry run: the plan only
+    ran = runner.run(nox_step(sessions, directory), check=False)
+    if not ran.ran:  # a dry run: the plan only
         return
-    document = gate_document(directory, config)
-    if result.ok and document["passed"]:
-        runner.console.emit_json(document)
+    result = gate_result(directory, config)
+    if ran.ok and result.passed:
+        runner.console.emit_json(result.document())
         return
-    listed = document["sessions"]
-    failed = [s["session"] for s in listed if s["result"] not in PASSED]  # type: ignore[attr-defined]
-    short = [f["gate"] for f in document["figures"] if not f["passed"]]  # type: ignore[attr-defined]
-    what = ", ".join([*map(str, failed), *(f"{gate} below its threshold" for gate in short)])
-    error = GateFailed(f"quality gates failed: {what or f'nox exit {result.returncode}'}")
-    error.details.update(document)
+    what = ", ".join(result.failed) or f"nox exit {ran.returncode}"
+    error = GateFailed(f"quality gates failed: {what}")
+    error.details.update(result.document())
     raise error
 
 

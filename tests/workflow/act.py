@@ -363,11 +363,6 @@ def act_environment(outer: Mapping[str, str]) -> dict[str, str]:
     return environ
 
 
-def runner_python() -> str:
-    """The Python a runner has on PATH: not the tests' virtual environment's."""
-    return shutil.which("python3", path=act_environment(os.environ)["PATH"]) or sys.executable
-
-
 def run_event(
     event: Event,
     directory: Path,
@@ -390,6 +385,9 @@ def run_event(
                                         "aegis-staging")  # fmt: skip
             controller.start(delay=0)
             config = settings(sandbox, registry.host)
+            environ = act_environment(os.environ)
+            # The Python a runner has on PATH: not the tests' virtual environment's.
+            python = shutil.which("python3", path=environ["PATH"]) or sys.executable
             argv = [
                 act_binary(), event.kind, "--workflows", str(WORKFLOW),
                 "--eventpath", str(event_file), "--actor", ACTOR,
@@ -400,7 +398,7 @@ def run_event(
                 "--env", f"AEGIS_ACT_ARTIFACTS={artifacts}",
                 "--env", f"AEGIS_ACT_STANDINS={ACTIONS}",  # act copies only each action's dir
                 "--env", f"AEGIS_ACT_UV={locked_uv()}",
-                "--env", f"AEGIS_ACT_PYTHON={runner_python()}",
+                "--env", f"AEGIS_ACT_PYTHON={python}",
                 "--env", f"AEGIS_ACT_NODE={pinned_node()}",
                 "--env", f"PYTEST_ADDOPTS={NARROW_PYTEST}",
                 # the pinned wheels once for the run, not once per job (a runner's tool cache)
@@ -412,7 +410,6 @@ def run_event(
                 argv += stand_in_mappings(sandbox / WORKFLOW)
             for job in event.jobs:
                 argv += ["--job", job]
-            environ = act_environment(os.environ)
             started = time.monotonic()
             # act enforces no timeout-minutes: this is the run's.
             completed = subprocess.run(argv, cwd=sandbox, env=environ, capture_output=True,

@@ -2,8 +2,8 @@
 
 Run ``invoke --list`` for the list and ``invoke --help TASK`` for a task's flags. Exit codes
 follow one contract (README, "Exit codes"): 0 ok, 1 failed, 2 bad input, 3 gate findings,
-4 tool unavailable, 130/143 interrupted. Invoke's own ``--dry`` and each task's ``--dry-run``
-mean the same thing: every change is printed, never made.
+4 tool unavailable, 6 provenance refused, 130/143 interrupted. Invoke's own ``--dry`` and
+each task's ``--dry-run`` mean the same thing: every change is printed, never made.
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ DRY_RUN = "print every change instead of making it (questions still run); same a
 SUMMARY = "also write the result to GitHub's step summary ($GITHUB_STEP_SUMMARY)"
 JSON = "print the result as one JSON document on stdout"
 VERBOSE = "stream every command's raw output (BuildKit, helm, nox); default: one line each"
+ALLOW_UNVERIFIED = (
+    "deploy images whose provenance does not verify: only where the environment's policy"
+    " allows it; recorded in the release description and the audit trail"
+)
 CA_BUNDLE = (
     "a PEM CA bundle for the builds (BuildKit secret ca_bundle); default: AEGIS_CA_BUNDLE,"
     " SSL_CERT_FILE, then the system store"
@@ -205,6 +209,57 @@ def sbom(
         reports.show_sbom(session.console, fetched, output)
 
 
+@task(
+    help={
+        "app": "the app whose provenance to show (e.g. monitor-api)",
+        "tag": "that tag's image instead of the release record's",
+        "env": "judge it by this environment's policy",
+        "dry_run": DRY_RUN,
+        "json": JSON,
+    }
+)
+def provenance(
+    c: Context,
+    app: str,
+    tag: str | None = None,
+    env: str = "staging",
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """The signed provenance attached to an image and whether --env would deploy it (exit 6)."""
+    from aegis_delivery.release import attestation  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json) as session:
+        pinned = attestation.image_of(session.runner, session.config, app, tag, os.environ)
+        found = attestation.inspect(session.runner, session.config, app, pinned, env, os.environ)
+        reports.show_provenance(session.console, found)
+
+
+@task(help={"private_key": "where the private key goes (default ~/.config/aegis/signing-key.pem;"
+                           " never inside the repository)",
+            "public_key": "where the public key goes (default: the first trusted key's path)",
+            "kind": "ecdsa (P-256, the default) or ed25519", "force": "replace existing files",
+            "dry_run": DRY_RUN, "json": JSON})  # fmt: skip
+def keygen(
+    c: Context,
+    private_key: str | None = None,
+    public_key: str | None = None,
+    kind: str = "ecdsa",
+    force: bool = False,
+    dry_run: bool = False,
+    json: bool = False,
+) -> None:
+    """A new signing key pair: the private half 0600 for the secret, the public half printed."""
+    from aegis_delivery.release import keygen as keys  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json) as session:
+        made = keys.keygen(
+            session.runner, session.config, private_key=private_key, public_key=public_key,
+            kind=kind, force=force,
+        )  # fmt: skip
+        reports.show_keygen(session.console, made)
+
+
 @task(help={"env": ENV, "tag": "an explicit tag (pinned only if the release record has it)",
             "dry_run": DRY_RUN})  # fmt: skip
 def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bool = False) -> None:
@@ -226,6 +281,7 @@ def values(c: Context, env: str = "staging", tag: str | None = None, dry_run: bo
           "create_namespace": "create the namespace if it does not exist",
           "recover": "roll back a release left pending by an interrupted run, then deploy",
           "uninstall_stuck_install": "with --recover: uninstall a first install stuck pending",
+          "allow_unverified": ALLOW_UNVERIFIED,
           "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON, "verbose": VERBOSE},
 )  # fmt: skip
 def deploy(
@@ -236,6 +292,7 @@ def deploy(
     create_namespace: bool = False,
     recover: bool = False,
     uninstall_stuck_install: bool = False,
+    allow_unverified: bool = False,
     yes: bool = False,
     dry_run: bool = False,
     summary: bool = False,
@@ -250,20 +307,23 @@ def deploy(
         c, dry_run=dry_run, json_output=json, summary=summary, verbose=verbose
     ) as session:
         request = deploy_flow.DeployRequest(
-            env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install
-        )
+            env, tag, reason, yes, create_namespace, recover, uninstall_stuck_install,
+            allow_unverified,
+        )  # fmt: skip
         outcome = emergency.deploy(session.runner, session.config, request, os.environ)
         reports.show_outcome(session.console, outcome)
 
 
 @task(help={"env": ENV, "revision": "roll back to this revision (default: the previous one)",
             "reason": "why (recorded on the revision the rollback creates); asked at a terminal",
+            "allow_unverified": ALLOW_UNVERIFIED,
             "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})  # fmt: skip
 def rollback(
     c: Context,
     env: str = "staging",
     revision: str | None = None,
     reason: str | None = None,
+    allow_unverified: bool = False,
     yes: bool = False,
     dry_run: bool = False,
     summary: bool = False,
@@ -274,7 +334,7 @@ def rollback(
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
         number = validation.positive_revision(revision) if revision is not None else None
-        request = deploy_flow.RollbackRequest(env, number, yes, reason)
+        request = deploy_flow.RollbackRequest(env, number, yes, reason, allow_unverified)
         outcome = deploy_flow.rollback(session.runner, session.config, request, os.environ)
         reports.show_outcome(session.console, outcome)
 
@@ -338,6 +398,7 @@ def history(
     help={"from_": "the environment whose running, verified digests are promoted",
           "to": "the environment they are deployed to", "reason": "why (recorded)",
           "record_only": "only read and verify the source and write the release record (CI)",
+          "allow_unverified": ALLOW_UNVERIFIED,
           "yes": YES, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON},
 )  # fmt: skip
 def promote(
@@ -346,6 +407,7 @@ def promote(
     to: str = "production",
     reason: str | None = None,
     record_only: bool = False,
+    allow_unverified: bool = False,
     yes: bool = False,
     dry_run: bool = False,
     summary: bool = False,
@@ -355,7 +417,7 @@ def promote(
     from aegis_delivery import promote as promotion  # deferred: keeps `invoke --list` fast
 
     with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
-        request = promotion.PromoteRequest(from_, to, yes, reason, record_only)
+        request = promotion.PromoteRequest(from_, to, yes, reason, record_only, allow_unverified)
         result = promotion.promote(session.runner, session.config, request, os.environ)
         reports.show_published(session.console, result, session.config.build.release_file)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
+from aegis_delivery.config import DeliveryConfig
+from aegis_delivery.config_trust import ProvenancePolicy
 from aegis_delivery.release.record import ReleaseImage, ReleaseRecord, ScanVerdict, Source
 
 DIGEST_API = "sha256:" + "a" * 64
@@ -38,3 +41,16 @@ def release_record(
             for app, digest in digests.items()
         },
     )  # fmt: skip
+
+
+def provenance_off(config: DeliveryConfig) -> DeliveryConfig:
+    """*config* with no environment requiring a provenance: for tests of everything else a
+    deploy does (the provenance gate has its own, real tests: tests/test_provenance*.py)."""
+    off = ProvenancePolicy()
+    return replace(
+        config,
+        environments={
+            name: replace(environment, provenance=off)
+            for name, environment in config.environments.items()
+        },
+    )

@@ -31,6 +31,7 @@ from aegis_delivery.cluster import deploy, inspect
 from aegis_delivery.cluster.helm import Helm
 from aegis_delivery.cluster.undo import RolledBack
 from aegis_delivery.config import DeliveryConfig, Duration, load_config
+from aegis_delivery.config_trust import ProvenancePolicy
 from aegis_delivery.errors import AegisError, GateFailed, InputError, Interrupted
 from aegis_delivery.masking import Masker
 from aegis_delivery.release import publish
@@ -42,7 +43,7 @@ from tests.capture import kill_mid_upgrade
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.kube_api import JSON, FakeCluster, LocalKubeAPI, Outcome
 from tests.published import failure_printed, printed
-from tests.records import release_record
+from tests.records import provenance_off, release_record
 from tests.services import require
 
 pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
@@ -142,9 +143,9 @@ def cluster(
         nats=False,  # no exec into a nats-box: there is no kubelet
     )
     config = replace(
-        base,
+        provenance_off(base),
         chart=chart,
-        environments={"staging": staging},
+        environments={"staging": replace(staging, provenance=ProvenancePolicy())},
         build=replace(base.build, release_file=tmp_path / "release.json"),
     )
     with LocalKubeAPI() as api, FakeCluster(api) as controller:

@@ -33,7 +33,7 @@ from aegis_delivery.runner import Step
 from tests.capture import CAPTURED
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.fake_runner import ScriptedRunner
-from tests.records import DIGEST_API, DIGEST_UI, release_record
+from tests.records import DIGEST_API, DIGEST_UI, provenance_off, release_record
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HELM4_VERSION = (CAPTURED / "helm4" / "helm-version.txt").read_text()
@@ -93,8 +93,9 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeliveryConfig:
     chart.mkdir()
     base = load_config(REPOSITORY / "pyproject.toml")
     configured = replace(
-        base, chart=chart, build=replace(base.build, release_file=tmp_path / "release.json")
-    )
+        provenance_off(base), chart=chart,
+        build=replace(base.build, release_file=tmp_path / "release.json"),
+    )  # fmt: skip
     configured.build.release_file.write_text(release_record().text())
     return configured
 

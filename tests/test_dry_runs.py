@@ -56,6 +56,7 @@ TASKS = [
     ("rollback", "--revision", "1", "--reason", "INC-1", "--yes"), ("verify",), ("status",),
     ("diff",), ("history",), ("promote", "--yes", "--reason", "weekly"),
     ("sbom", "--app", "monitor-api", "--output", "sbom.cdx.json"),
+    ("provenance", "--app", "monitor-api"), ("keygen", "--private-key", "/tmp/aegis-dry.pem"),
     ("pipeline", "--env", "staging"), ("pipeline", "--offline"), ("down",),
 ]  # fmt: skip
 

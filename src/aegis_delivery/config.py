@@ -14,9 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+# LocalSettings is part of the settings' API (config.LocalSettings): re-exported.
+from aegis_delivery.config_local import LocalSettings as LocalSettings
+from aegis_delivery.config_local import load_local
+
 # Duration is part of the settings' API (config.Duration): re-exported.
 from aegis_delivery.config_table import Duration as Duration
 from aegis_delivery.config_table import Table, default_of, keys_of, relative_path
+from aegis_delivery.config_trust import (
+    ProvenancePolicy,
+    TrustSettings,
+    load_policy,
+    load_trust,
+    policy_keys,
+)
 from aegis_delivery.errors import ConfigError
 from aegis_delivery.validation import (
     PLATFORM_PATTERN,
@@ -63,22 +74,6 @@ class BuildSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LocalSettings:
-    project: str
-    nats_image: str
-    api_port: int = 18000
-    ui_port: int = 13000
-    verify_timeout: Duration = Duration.parse("90s")  # noqa: RUF009 - frozen
-    push: bool = False
-    # `invoke pipeline --offline`: locally made base images (scripts/local-base-images).
-    offline_bases: Mapping[str, str] = field(default_factory=dict)
-    offline_nats_image: str = "aegis-local/nats:bookworm"
-    # PostgreSQL, as staging has it (an image with the official image's POSTGRES_* interface).
-    postgres_image: str = "postgres:15-bookworm"
-    offline_postgres_image: str = "aegis-local/postgres:15"
-
-
-@dataclass(frozen=True, kw_only=True)
 class AppConfig:
     name: str
     context: Path
@@ -98,6 +93,8 @@ class EnvironmentConfig:
     lock_wait: Duration = Duration.parse("5m")  # noqa: RUF009 - frozen
     nats: bool = False
     helm_args: tuple[str, ...] = ()
+    # require_provenance, allow_unverified, provenance_refs (config_trust.py).
+    provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +113,7 @@ class DeliveryConfig:
     apps: Mapping[str, AppConfig]
     environments: Mapping[str, EnvironmentConfig]
     release_aliases: tuple[str, ...] = ()
+    trust: TrustSettings = field(default_factory=TrustSettings)
     # Where the toolkit writes what it makes: build logs, scan reports, SBOMs, staged
     # platforms, the Compose file, the gate's record. Relative to root (or absolute).
     work_directory: Path = Path(".aegis")
@@ -179,7 +177,7 @@ def _helm_args(table: Table) -> tuple[str, ...]:
 
 
 def _load_environment(name: str, table: Table) -> EnvironmentConfig:
-    table.unknown_keys(keys_of(EnvironmentConfig))
+    table.unknown_keys(keys_of(EnvironmentConfig) - {"provenance"} | policy_keys())
     if not _NAME.match(name) or len(name) > 63:
         raise table.fail("", "named like a DNS-1123 label (lower case, digits, '-')", name)
     namespace = table.text("namespace", "a Kubernetes namespace name")
@@ -210,6 +208,7 @@ def _load_environment(name: str, table: Table) -> EnvironmentConfig:
         lock_wait=table.duration("lock_wait", default_of(EnvironmentConfig, "lock_wait")),
         nats=table.get("nats", bool, "true or false", default_of(EnvironmentConfig, "nats")),
         helm_args=_helm_args(table),
+        provenance=load_policy(table),
     )
 
 
@@ -281,37 +280,6 @@ def _load_build(table: Table, root: Path) -> BuildSettings:
     )
 
 
-def _load_local(table: Table) -> LocalSettings:
-    table.unknown_keys(keys_of(LocalSettings))
-    bases = table.get("offline_bases", dict, "a table of app = image", {})
-    if not all(isinstance(v, str) and v.strip() for v in bases.values()):
-        raise table.fail("offline_bases", "a table of app = image reference", bases)
-    ports = {}
-    for key in ("api_port", "ui_port"):
-        port = table.get(key, int, "a port from 1024 to 65535", default_of(LocalSettings, key))
-        if not 1024 <= port <= 65535:
-            raise table.fail(key, "a port from 1024 to 65535", port)
-        ports[key] = port
-    project = table.text("project", "a Compose project name")
-    if not _NAME.match(project):
-        raise table.fail("project", "lower case letters, digits and '-'", project)
-    return LocalSettings(
-        project=project,
-        nats_image=table.text("nats_image", "an image reference"),
-        api_port=ports["api_port"],
-        ui_port=ports["ui_port"],
-        verify_timeout=table.duration(
-            "verify_timeout", default_of(LocalSettings, "verify_timeout")
-        ),
-        push=table.get("push", bool, "true or false", default_of(LocalSettings, "push")),
-        offline_bases=dict(bases),
-        **{
-            key: table.get(key, str, "an image reference", default_of(LocalSettings, key))
-            for key in ("offline_nats_image", "postgres_image", "offline_postgres_image")
-        },
-    )
-
-
 def _release_name(table: Table) -> str:
     """helm's own rule: a DNS-1123 label of at most 53 characters (helm adds suffixes)."""
     expected = "a Helm release name: lower case letters, digits and '-', at most 53 characters"
@@ -363,10 +331,13 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         gates=_load_gates(top.table("gates")),
         scan=_load_scan(top.table("scan")),
         build=_load_build(top.table("build"), root),
-        local=_load_local(top.table("local")),
+        local=load_local(top.table("local"), _NAME),
         apps=apps,
         environments=environments,
         work_directory=_work_directory(top),
+        trust=load_trust(
+            top.table("trust") if "trust" in aegis else Table({}, f"{TABLE}.trust", source), root
+        ),
     )
 
 

@@ -24,6 +24,7 @@ from aegis_delivery.cluster.diff import ImageChange
 from aegis_delivery.cluster.helm import Revision
 from aegis_delivery.cluster.history import AuditEntry
 from aegis_delivery.console import JSON_SCHEMA_VERSION
+from aegis_delivery.release.attestation import Verdict
 from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
 from aegis_delivery.verification import PodVerdict
 
@@ -199,6 +200,12 @@ class VerifyDocument(Document):
     verify: list[Check]
 
 
+class ProvenanceGate(_Open):
+    required: bool = Field(description="the environment's policy requires a verified provenance")
+    verified: list[Verdict]
+    unverified: list[str] = Field(description="apps deployed with --allow-unverified (recorded)")
+
+
 class DeployDocument(VerifyDocument):
     """`invoke deploy`, `rollback` and `promote --json`: the revision made and its checks."""
 
@@ -207,6 +214,30 @@ class DeployDocument(VerifyDocument):
     digests: dict[str, str]
     revision: int | None = Field(description="None in a dry run")
     completed: list[str]
+    provenance: ProvenanceGate
+
+
+class ProvenanceDocument(Document):
+    """`invoke provenance --json`: the newest statement as stored (decoded, not trusted) and
+    whether the environment would deploy the image."""
+
+    app: str
+    image: str = Field(description="the image, by digest")
+    environment: str
+    verified: bool
+    refused: str | None = Field(description="why it would be refused (exit 6), else None")
+    verdict: Verdict | None
+    statement: dict[str, Any] | None = Field(description="the in-toto Statement v1, as stored")
+
+
+class KeygenDocument(Document):
+    """`invoke keygen --json`: where the new pair went; the public half (never the private)."""
+
+    private_key: str
+    public_key: str
+    public_pem: str
+    trusted: bool = Field(description="the public key is already in [tool.aegis.trust] keys")
+    signing_key_env: str
 
 
 class UpgradePhase(_Open):
@@ -312,6 +343,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "staged": StagedDocument,
     "sbom": SbomDocument,
     "deploy": DeployDocument,
+    "provenance": ProvenanceDocument,
+    "keygen": KeygenDocument,
     "deploy-failure": DeployFailure,
     "verify": VerifyDocument,
     "status": StatusDocument,

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # bad input or configuration; nothing was run
     GATE_FINDINGS = 3  # a gate ran and found problems (scan findings, failed verification)
     UNAVAILABLE = 4  # a required tool or service is unavailable; the check could not happen
+    UNTRUSTED = 6  # an image's provenance is missing or does not verify; nothing was deployed
     INTERRUPTED_SIGINT = 128 + signal.SIGINT  # 130
     INTERRUPTED_SIGTERM = 128 + signal.SIGTERM  # 143
 
@@ -68,6 +69,12 @@ class ToolUnavailable(AegisError):
     """A tool or service the task needs is missing or unreachable."""
 
     exit_code = ExitCode.UNAVAILABLE
+
+
+class Untrusted(AegisError):
+    """An image about to be deployed has no provenance that verifies under the policy."""
+
+    exit_code = ExitCode.UNTRUSTED
 
 
 class Interrupted(AegisError):

@@ -19,6 +19,7 @@ from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import AegisError, InputError
 from aegis_delivery.prompts import Prompter
+from aegis_delivery.release import attestation
 from aegis_delivery.release.record import ReleaseImage, ReleaseRecord, ScanVerdict
 from aegis_delivery.release.tags import image_repository
 from aegis_delivery.runner import Runner
@@ -31,6 +32,7 @@ class PromoteRequest:
     yes: bool = False
     reason: str | None = None
     record_only: bool = False  # CI's first half: read and verify the source, write the record
+    allow_unverified: bool = False  # only where the target's policy allows it (recorded)
 
 
 def promotable(
@@ -108,11 +110,15 @@ def promote(
     """Deploy to the target exactly the digests running and verified in the source."""
     config.environment(request.source)
     config.environment(request.target)
+    attestation.check_override(config, request.target, request.allow_unverified)
     if request.source == request.target:
         raise InputError(f"--from and --to are both {request.source!r}: promote between two")
     record = promotable(runner, config, request, environ)
     runner.write_file(config.build.release_file, record.text(), "record the promoted release")
     if request.record_only:
         return record
-    deploy_request = DeployRequest(request.target, yes=request.yes, reason=request.reason)
+    deploy_request = DeployRequest(
+        request.target, yes=request.yes, reason=request.reason,
+        allow_unverified=request.allow_unverified,
+    )  # fmt: skip
     return deploy(runner, config, deploy_request, environ, prompter=prompter, record=record)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from aegis_delivery.cluster.diff import ManifestDiff
     from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.cluster.inspect import StatusReport
+    from aegis_delivery.release.attestation import Inspection
+    from aegis_delivery.release.keygen import NewKey
     from aegis_delivery.release.publish import ImagePlan
     from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
     from aegis_delivery.release.sbom import FetchedSbom
@@ -196,6 +198,49 @@ def show_sbom(console: Console, fetched: FetchedSbom, output: str | None) -> Non
         f"{fetched.app}: {summary['format']}, {summary['components']} components, "
         f"attached to {fetched.image} as {fetched.manifest}"
     )
+
+
+def show_provenance(console: Console, found: Inspection) -> None:
+    """The statement as stored and the verdict; a refusal is exit 6 (``Untrusted``), its
+    failure document carrying the same fields."""
+    import json
+
+    from aegis_delivery.errors import Untrusted
+
+    document = found.document()
+    if found.refused is not None:
+        if found.statement is not None and not console.json_mode:
+            console.data(json.dumps(found.statement, indent=2, sort_keys=True))
+        failure = Untrusted(found.refused)
+        failure.details.update(document)
+        raise failure
+    console.summarize(f"provenance of {found.app}", document)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    if found.statement is not None:
+        console.data(json.dumps(found.statement, indent=2, sort_keys=True))
+    if found.verdict is not None:
+        verdict = found.verdict
+        console.success(
+            f"{found.app}: provenance verified for {found.environment} ({verdict.key}; "
+            f"{verdict.repository} {verdict.ref} at {verdict.commit[:7]}; {verdict.builder})"
+        )
+
+
+def show_keygen(console: Console, made: NewKey) -> None:
+    """Where the pair went and what to do with each half; the private half never shown."""
+    if console.json_mode:
+        console.emit_json(made.document())
+        return
+    console.data(made.public_pem.rstrip())
+    console.success(f"private key: {made.private_key} (mode 0600); public key: {made.public_key}")
+    console.info(
+        f"store the private key as the {made.signing_key_env} secret (e.g. `gh secret set "
+        f"{made.signing_key_env} < {made.private_key}`), then delete it here"
+    )
+    if not made.trusted:
+        console.info(f"commit {made.public_key} and list it in [tool.aegis.trust] keys")
 
 
 def show_published(

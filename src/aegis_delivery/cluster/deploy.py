@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from aegis_delivery.ci import current_user, in_ci
 from aegis_delivery.cluster import helm as helm_cli
@@ -33,12 +33,17 @@ from aegis_delivery.cluster.description import RevisionNote
 from aegis_delivery.cluster.inspect import release_diff
 from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.cluster.undo import undo_failed_upgrade
-from aegis_delivery.cluster.values import PlannedImage, planned_images, write_values
+from aegis_delivery.cluster.values import (
+    PlannedImage,
+    planned_images,
+    write_values,
+)
 from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.errors import AegisError, CommandFailed
+from aegis_delivery.errors import AegisError, CommandFailed, Untrusted
 from aegis_delivery.prompts import Prompter
-from aegis_delivery.release import registry
+from aegis_delivery.release import attestation, registry
+from aegis_delivery.release.attestation import GateResult
 from aegis_delivery.release.record import (
     ReleaseRecord,
     read_record,
@@ -56,6 +61,8 @@ class DeployRequest:
     create_namespace: bool = False
     recover: bool = False
     uninstall_stuck_install: bool = False
+    # Deploy images whose provenance does not verify, where the policy allows it (recorded).
+    allow_unverified: bool = False
 
 
 @dataclass
@@ -68,6 +75,7 @@ class DeployOutcome:
     verify: VerifyReport | None = None
     completed: list[str] = field(default_factory=list)
     step: str = "start"  # the step under way: a failure's document names it
+    provenance: GateResult | None = None
 
     def document(self) -> dict[str, object]:
         return {
@@ -78,7 +86,19 @@ class DeployOutcome:
             "revision": self.revision,
             "verify": self.verify.checks if self.verify else [],
             "completed": list(self.completed),
+            "provenance": provenance_document(self.provenance),
         }
+
+
+def provenance_document(result: GateResult | None) -> dict[str, object]:
+    """What the provenance gate found, for --json: each verdict, and what went unverified."""
+    if result is None:
+        return {"required": False, "verified": [], "unverified": []}
+    return {
+        "required": result.required,
+        "verified": [verdict.document() for verdict in result.verdicts],
+        "unverified": list(result.unverified),
+    }
 
 
 @contextmanager
@@ -127,6 +147,7 @@ def deploy(
 ) -> DeployOutcome:
     """Deploy the release record (or, on the emergency path, the release *build_now* makes)."""
     config.environment(request.environment)  # input first: an unknown environment runs nothing
+    attestation.check_override(config, request.environment, request.allow_unverified)
     emergency = build_now is not None
     interactive = not (request.yes or in_ci(environ))
     ask = prompter or Prompter(interactive=interactive)
@@ -173,6 +194,19 @@ def deploy(
         elif record is not None:
             check_images(runner, config, record)
         outcome.digests = record.digests() if record else {}
+        if record is not None:
+            outcome.step = "provenance"
+            outcome.provenance = attestation.gate(
+                runner, config, request.environment,
+                {app: image.pinned for app, image in record.images.items()}, environ,
+                allow_unverified=request.allow_unverified,
+            )  # fmt: skip
+            if outcome.provenance.unverified:
+                unverified = ",".join(outcome.provenance.unverified)
+                text = replace(RevisionNote.parse(text), unverified=unverified).render()
+                outcome.description = text
+            if outcome.provenance.required:
+                outcome.completed.append("provenance")
         outcome.step = "values"
         values = write_values(runner, config, tag, record, environ)
         outcome.step = "lock"
@@ -221,6 +255,7 @@ class RollbackRequest:
     revision: int | None = None  # None: the last deployed revision before the current one
     yes: bool = False
     reason: str | None = None  # asked at a terminal; required as a flag without one
+    allow_unverified: bool = False
 
 
 ROLLBACK_HINT = "a rollback records why, e.g. --reason 'INC-123: v1.4 breaks login'"
@@ -263,18 +298,22 @@ def rollback(
     ``aegis-audit-RELEASE-vN`` for the revision the rollback creates.
     """
     config.environment(request.environment)
+    attestation.check_override(config, request.environment, request.allow_unverified)
     ask = prompter or Prompter(interactive=not (request.yes or in_ci(environ)))
     reason = ask.reason(request.reason, what="--reason", hint=ROLLBACK_HINT)
     cluster = connect_guarded(runner, config, request.environment, environ)
     revisions = known_history(runner, cluster)
     target: int | None = request.revision
+    checked: GateResult | None = None
     if revisions is not None:  # None: not answered (a dry run without the cluster)
         show_revisions(runner, revisions)
         chosen = helm_cli.rollback_target(revisions, request.revision)
         target = chosen.revision
-        brought_back = [image.line() for image in revision_images(runner, config, cluster, target)]
+        images = revision_images(runner, config, cluster, target)
+        brought_back = [image.line() for image in images]
         for line in brought_back:
             runner.console.info(line)
+        checked = rollback_provenance(runner, config, request, images, environ)
         ask.confirm(
             f"roll back {cluster.target.release} in {request.environment} to revision {target}",
             [f"revision {target}: {chosen.status} {chosen.description}", *brought_back],
@@ -289,6 +328,8 @@ def rollback(
         if revisions:
             created = max(r.revision for r in revisions) + 1
             who = {"by": current_user(environ), "reason": reason, "action": f"rollback to {where}"}
+            if checked is not None and checked.unverified:
+                who["unverified"] = ",".join(checked.unverified)
             record = cluster.change(
                 kube.create_argv(cluster.kubectl, cluster.target),
                 f"record who and why for revision {created}",
@@ -299,8 +340,38 @@ def rollback(
     finally:
         lock.release()
     text = f"rollback to {where} by={current_user(environ)} reason={reason}"
-    outcome = DeployOutcome(request.environment, "", text, {}, target)
+    outcome = DeployOutcome(request.environment, "", text, {}, target, provenance=checked)
     outcome.completed.append("rollback")
     outcome.verify = verify_cluster(runner, tuple(config.apps), cluster, {})
     outcome.completed.append("verify")
     return outcome
+
+
+def rollback_provenance(
+    runner: Runner,
+    config: DeliveryConfig,
+    request: RollbackRequest,
+    images: Sequence[PlannedImage],
+    environ: Mapping[str, str],
+) -> GateResult:
+    """A rollback brings images back: they pass the same provenance gate as a deploy's. An
+    image the revision names by tag only cannot be checked, so it is refused the same way."""
+    policy = config.environment(request.environment).provenance
+    pinned = {image.app: image.reference for image in images if "@sha256:" in image.reference}
+    unpinned = [image for image in images if image.app not in pinned]
+    if policy.require_provenance and unpinned:
+        refused = Untrusted(
+            f"{unpinned[0].app}: {unpinned[0].reference} is not pinned by digest, so its "
+            f"provenance cannot be checked: roll back to a revision deployed by digest, or "
+            f"{attestation.FIX.split(', or ')[1]}"
+        )
+        if not request.allow_unverified:
+            raise refused
+        runner.console.warn(f"UNVERIFIED (--allow-unverified, recorded): {refused.message}")
+    result = attestation.gate(
+        runner, config, request.environment, pinned, environ,
+        allow_unverified=request.allow_unverified,
+    )  # fmt: skip
+    if policy.require_provenance:
+        result.unverified.extend(image.app for image in unpinned)
+    return result

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aegis_delivery.config import DeliveryConfig
-from aegis_delivery.release import context
+from aegis_delivery.release import tags
 from aegis_delivery.release.record import ReleaseRecord, read_optional, read_record
-from aegis_delivery.release.tags import image_repository, release_repository
+from aegis_delivery.release.tags import image_repository
 from aegis_delivery.runner import Runner
 from aegis_delivery.validation import docker_tag
 
@@ -133,7 +133,7 @@ def chosen_release(
 
 def published_repository(config: DeliveryConfig, environ: Mapping[str, str]) -> str:
     """The repository this run publishes under, as push decides it."""
-    return release_repository(config.repository, context.run_repository(environ))
+    return tags.published_repository(config.repository, environ)
 
 
 def values_for(

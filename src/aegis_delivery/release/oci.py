@@ -1,6 +1,7 @@
-"""The OCI side of an SBOM, as data: image references by digest, the artifact manifest of
-an SBOM (exact bytes, exact digests), the distribution-spec 1.1 fallback tag, and the checks
-on what comes back. Pure: nothing here talks to a registry (``oci_client`` does).
+"""The OCI side of what refers to an image (an SBOM, a signed provenance), as data: image
+references by digest, a referrer's artifact manifest (exact bytes, exact digests), the
+distribution-spec 1.1 fallback tag, and the checks on what comes back. Pure: nothing here
+talks to a registry (``oci_client`` does).
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aegis_delivery.errors import AegisError, ExitCode, InputError
@@ -43,6 +45,27 @@ class SbomNotFound(AegisError):
     """No CycloneDX SBOM refers to the image (it was pushed before SBOMs, or by hand)."""
 
     exit_code = ExitCode.FAILED
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    """What a referrer holds: its artifact type, its one layer's media type and title."""
+
+    artifact_type: str
+    layer_type: str
+    title: str
+    layer_annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+SBOM = ArtifactKind(CYCLONEDX, CYCLONEDX, "sbom.cdx.json")
+# A signed provenance: the layer cosign's attestations use, annotated with its predicate type.
+DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
+PROVENANCE = ArtifactKind(
+    DSSE_ENVELOPE,
+    DSSE_ENVELOPE,
+    "provenance.intoto.dsse.json",
+    {"predicateType": "https://slsa.dev/provenance/v1", "dev.cosignproject.cosign/signature": ""},
+)
 
 
 @dataclass(frozen=True)
@@ -93,21 +116,22 @@ def artifact_manifest(
     subject_digest: str,
     subject_media_type: str,
     subject_size: int,
-    sbom: bytes,
+    blob: bytes,
     created: str,
+    kind: ArtifactKind,
 ) -> Json:
-    """The OCI 1.1 artifact manifest of one SBOM: empty config, one CycloneDX layer."""
+    """The OCI 1.1 artifact manifest of one referrer: empty config, one layer of *kind*."""
     return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": CYCLONEDX,
+        "artifactType": kind.artifact_type,
         "config": {"mediaType": EMPTY_CONFIG, "digest": sha256_of(EMPTY_BLOB), "size": 2},
         "layers": [
             {
-                "mediaType": CYCLONEDX,
-                "digest": sha256_of(sbom),
-                "size": len(sbom),
-                "annotations": {TITLE: "sbom.cdx.json"},
+                "mediaType": kind.layer_type,
+                "digest": sha256_of(blob),
+                "size": len(blob),
+                "annotations": {TITLE: kind.title, **kind.layer_annotations},
             }
         ],
         "subject": {

@@ -20,6 +20,7 @@ from aegis_delivery.ci import on_github_actions
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed, InputError
 from aegis_delivery.release import buildx, images, registry, sbom, scan_gate
+from aegis_delivery.release import provenance_publish as signed
 from aegis_delivery.release.context import BuildContext, detect
 from aegis_delivery.release.record import (
     ReleaseImage,
@@ -255,7 +256,7 @@ def stage(
             continue
         platform_image = StagedPlatform(
             app=request.app, platform=request.platform, repository=request.repository,
-            digest=digest,
+            digest=digest, bases=signed.resolve_bases(runner, request),
         )  # fmt: skip
         runner.write_file(
             stage_file(config, request.app, request.platform),
@@ -285,6 +286,11 @@ def staged_digests(plan: ImagePlan, directory: Path) -> dict[str, dict[str, str]
             )
         digests.setdefault(request.app, {})[request.platform] = staged.digest
     return digests
+
+
+def staged_bases(directory: Path, app: str) -> dict[str, str]:
+    """The base images the app's platform jobs resolved (for the merged image's provenance)."""
+    return {ref: d for s in read_staged(directory) if s.app == app for ref, d in s.bases.items()}
 
 
 def push(
@@ -329,11 +335,17 @@ def release(
     record is the plan (no digests) and is printed, not written.
     """
     merged = staged_digests(plan, merge_from) if merge_from is not None else None
+    signer = signed.signer_from(config, os.environ if environ is None else environ, runner.masker)
     credentials = _prepare(
         runner, config, plan, force=force, environ=environ, sarif_directory=sarif_directory,
         build_here=merged is None,
     )  # fmt: skip
     trivy = str(require("trivy", config.root))
+    if signer is None:
+        runner.console.warn(
+            f"no signing key ({config.trust.signing_key_env}): the images carry no provenance, "
+            "and environments that require one refuse them"
+        )
     published: dict[str, ReleaseImage] = {}
     for app, requests in by_app(plan).items():
         first = requests[0]
@@ -349,6 +361,17 @@ def release(
             runner, trivy, first.repository, digest, config.work("sbom"),
             credentials,
         )  # fmt: skip
+        attested = None
+        if signer is not None and digest is not None:
+            bases = staged_bases(merge_from, app) if merge_from else signed.resolve_bases(
+                runner, first
+            )  # fmt: skip
+            build = signed.build_of(
+                first, tuple(requests), digest, {p: d for p, d in platform_digests.items() if d},
+                plan.context, plan.repository, bases, config.root,
+                os.environ if environ is None else environ,
+            )  # fmt: skip
+            attested = signed.publish(runner, signer, build, credentials)
         published[app] = ReleaseImage(
             repository=first.repository,
             digest=digest,
@@ -357,6 +380,7 @@ def release(
             scan=ScanVerdict(passed=True, vulnerability_scanning=config.scan.vulnerabilities),
             sbom=attached,
             platform_digests={p: d for p, d in platform_digests.items() if d},
+            provenance=attested,
         )  # fmt: skip
     record = ReleaseRecord.published(
         tag=plan.tag,

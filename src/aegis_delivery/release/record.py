@@ -52,6 +52,8 @@ class ReleaseImage(_Strict):
     sbom: Digest | None = None
     # A multi-platform image: each platform's image digest; ``digest`` is then the index's.
     platform_digests: dict[Text, Digest] = Field(default_factory=dict)
+    # The signed provenance's artifact manifest, attached to the digest (``invoke provenance``).
+    provenance: Digest | None = None
 
     @property
     def pinned(self) -> str:
@@ -143,6 +145,8 @@ class StagedPlatform(_Strict):
     platform: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+/[a-z0-9]+$")]
     repository: Text
     digest: Digest
+    # The base images the platform's build resolved (reference -> digest), for the provenance.
+    bases: dict[Text, Digest] = Field(default_factory=dict)
 
     def text(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"

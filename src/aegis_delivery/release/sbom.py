@@ -1,13 +1,10 @@
 """SBOMs stored with the images: a CycloneDX document per published image, attached to the
-image's digest in the registry as an OCI 1.1 artifact whose ``subject`` is the image.
+image's digest in the registry as an OCI 1.1 referrer (``referrers``: the manifest, the
+fallback tag of registries without the referrers API, every hop checked by digest).
 
 Trivy writes the SBOM (``--format cyclonedx`` needs no vulnerability database). oras-py
 carries every registry request and its authentication (basic, or the bearer token dance of
-ghcr.io). oras-py has no referrers support, so this module composes the artifact manifest
-itself (exact bytes, exact digests) and, on registries without the referrers API
-(Distribution 2.8 answers 404), maintains the distribution-spec 1.1 fallback: the tag
-``sha256-<hex>`` holding an OCI index of the image's referrers. Reading goes the same way:
-the referrers API first, then the fallback tag. Every hop is checked against its digest.
+ghcr.io).
 """
 
 from __future__ import annotations
@@ -19,23 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aegis_delivery import clock
 from aegis_delivery.errors import InputError
-from aegis_delivery.release import registry
+from aegis_delivery.release import referrers, registry
 from aegis_delivery.release.oci import (
-    CYCLONEDX,
-    EMPTY_BLOB,
-    OCI_INDEX,
-    OCI_MANIFEST,
+    SBOM,
     ImageRef,
-    Json,
     RegistryError,
     SbomNotFound,
-    artifact_manifest,
-    canonical,
     document_check,
-    fallback_tag,
-    newest_first,
     plain_http,
     sha256_of,
 )
@@ -59,31 +47,7 @@ def attach(
     """Attach *sbom* to the image; returns the SBOM artifact manifest's digest."""
     document_check(sbom, image.pinned)
     client = connect(image, username, password)
-    subject = client.manifest(image.digest)
-    if subject is None:
-        raise RegistryError(f"attach the SBOM to {image.pinned}", "the image is not there")
-    subject_body, subject_type = subject
-    client.put_blob(EMPTY_BLOB)
-    client.put_blob(sbom)
-    stamp = created or clock.rfc3339()
-    manifest = artifact_manifest(image.digest, subject_type, len(subject_body), sbom, stamp)
-    body = canonical(manifest)
-    digest = sha256_of(body)
-    response = client.put_manifest(digest, body, OCI_MANIFEST)
-    # A registry with the referrers API says so with OCI-Subject; else the fallback tag.
-    if response.headers.get("OCI-Subject") != image.digest:
-        add_to_fallback_index(
-            client,
-            image.digest,
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": digest,
-                "size": len(body),
-                "artifactType": CYCLONEDX,
-                "annotations": manifest["annotations"],
-            },
-        )
-    return digest
+    return referrers.attach(client, image, sbom, SBOM, what="SBOM", created=created)
 
 
 def fetch(
@@ -97,52 +61,13 @@ def fetch(
     """The image's SBOM and its artifact manifest digest: the recorded one when given, else
     the newest. Every manifest and blob is checked against its digest."""
     client = connect(image, username, password)
-    entries = newest_first(client.referrers(image.digest))
-    if manifest_digest is not None:
-        entries = [entry for entry in entries if entry.get("digest") == manifest_digest]
-    for entry in entries:
-        digest = str(entry["digest"])
-        found = client.manifest(digest, accept=OCI_MANIFEST)
-        if found is None:  # a stale fallback entry: its manifest was deleted
-            continue
-        manifest = json.loads(found[0])
-        if (manifest.get("subject") or {}).get("digest") != image.digest:
-            continue
-        for layer in manifest.get("layers", []):
-            if layer.get("mediaType") == CYCLONEDX:
-                return client.blob(str(layer["digest"]), int(layer["size"])), digest
+    for found in referrers.layers(client, image, SBOM, manifest_digest=manifest_digest):
+        return found
     which = f"SBOM {manifest_digest}" if manifest_digest else "CycloneDX SBOM"
     raise SbomNotFound(
         f"no {which} refers to {image.pinned}: push the release again (`invoke push`) to "
         "attach one"
     )
-
-
-def add_to_fallback_index(
-    client: RegistryClient, subject: str, descriptor: Json, attempts: int = 3
-) -> None:
-    """Read, add, write the fallback tag's index; re-read to confirm (no If-Match in 2.8)."""
-    tag = fallback_tag(subject)
-    for _ in range(attempts):
-        found = client.manifest(tag, accept=OCI_INDEX)
-        if found is not None and found[1] != OCI_INDEX:
-            raise RegistryError(f"update {tag}", f"the tag holds a {found[1]}, not an index")
-        entries = list(json.loads(found[0]).get("manifests", [])) if found else []
-        entries = [e for e in entries if e.get("digest") != descriptor["digest"]]
-        entries = [e for e in entries if client.exists(str(e.get("digest", "")))]
-        index = {
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [*entries, descriptor],
-        }
-        client.put_manifest(tag, canonical(index), OCI_INDEX)
-        written = client.manifest(tag, accept=OCI_INDEX)
-        if written and any(
-            e.get("digest") == descriptor["digest"]
-            for e in json.loads(written[0]).get("manifests", [])
-        ):
-            return
-    raise RegistryError(f"update {tag}", "another writer kept replacing the index")
 
 
 def trivy_argv(trivy: str, pinned: str, output: Path) -> tuple[str, ...]:

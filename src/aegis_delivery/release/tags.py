@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aegis_delivery.release.context import BuildContext
+from aegis_delivery.release.context import BuildContext, run_repository
 from aegis_delivery.validation import LATEST, docker_tag
 
 # semver.org's grammar, with an optional leading "v" as release tags are usually written.
@@ -122,6 +122,11 @@ def release_repository(configured: str, run: str | None) -> str:
     renamed one's: `context.run_repository`), else the configured one. Push, deploy-by-tag and
     promote all ask here, so promote pins the repository push wrote to."""
     return (run or configured).lower()
+
+
+def published_repository(configured: str, environ: Mapping[str, str]) -> str:
+    """The repository this run publishes under (and a deploy expects builds from)."""
+    return release_repository(configured, run_repository(environ))
 
 
 def image_repository(registry: str, repository: str, app: str) -> str:

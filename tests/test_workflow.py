@@ -135,7 +135,8 @@ def test_secrets_reach_steps_only_through_env() -> None:
             if "secrets." in str(value):
                 assert str(value).startswith("${{ secrets.") and str(value).endswith("}}")
     used = set(re.findall(r"secrets\.(\w+)", WORKFLOW_FILE.read_text()))
-    assert used == {"KUBE_CONFIG", "GITHUB_TOKEN"}
+    # AEGIS_SIGNING_KEY: the provenance signing key (docs/provenance.md).
+    assert used == {"KUBE_CONFIG", "GITHUB_TOKEN", "AEGIS_SIGNING_KEY"}
 
 
 def test_the_release_record_travels_from_push_to_deploy_and_verify() -> None:

@@ -22,7 +22,7 @@ from aegis_delivery.cluster import values as chart_values
 from aegis_delivery.config import DeliveryConfig, load_config
 from aegis_delivery.errors import AegisError, CommandFailed, GateFailed, InputError, ToolUnavailable
 from aegis_delivery.masking import Masker
-from aegis_delivery.release import publish, registry, sbom, scan_gate
+from aegis_delivery.release import attestation, publish, registry, sbom, scan_gate, signing
 from aegis_delivery.release.context import BuildContext
 from aegis_delivery.release.record import read_record
 from aegis_delivery.runner import Runner
@@ -91,11 +91,16 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
 ) -> None:
     """push of v1.2.N -> release record -> values -> deploy dry-run -> verify on pod JSON."""
+    signing_key = signing.generate()
+    (tmp_path / "trusted.pub").write_text(signing_key.public_pem)
+    base = config_for(local_registry, tmp_path)
     config = replace(
-        config_for(local_registry, tmp_path),
+        base,
         release_aliases=("{major}.{minor}.{patch}",),
         chart=tmp_path / "chart",
+        trust=replace(base.trust, keys=(tmp_path / "trusted.pub",)),
     )
+    signed = {**environment(local_registry), "AEGIS_SIGNING_KEY": signing_key.private_pem}
     version = f"v1.2.{uuid.uuid4().int % 100_000}"
     released = BuildContext(
         "local", "push", f"refs/tags/{version}", SHA, "aegistrader/aegistrader", "t"
@@ -105,9 +110,7 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
     )
     assert image_plan.tag == version and "latest" not in image_plan.decision.tags
     with Runner(console, console.masker) as runner:
-        record = publish.release(
-            runner, config, image_plan, force=False, environ=environment(local_registry)
-        )
+        record = publish.release(runner, config, image_plan, force=False, environ=signed)
     assert "VULNERABILITY SCANNING IS OFF" in console.text
     assert LocalRegistry.PASSWORD not in console.text
     written = read_record(config.build.release_file)
@@ -122,6 +125,23 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
         assert fetched.manifest == image.sbom and fetched.image == image.pinned
         summary = printed("sbom", reports.show_sbom, fetched, None)
         assert str(summary["format"]).startswith("CycloneDX") and summary["components"], summary
+    # Every image carries its signed provenance, and the release tag passes production's policy.
+    for app, image in written.images.items():
+        assert image.provenance is not None
+        with Runner(console, console.masker) as runner:
+            found = attestation.inspect(runner, config, app, image.pinned, "production", signed)
+        assert found.verdict is not None, found.refused
+        assert found.verdict.ref == f"refs/tags/{version}" and found.verdict.builder == "local"
+        assert found.verdict.manifest == image.provenance
+        dependencies = found.statement["predicate"]["buildDefinition"]["resolvedDependencies"]  # type: ignore[index]
+        assert dependencies[1]["uri"] == f"docker-image://{LOCAL_BASES[app]}", dependencies
+        printed("provenance", reports.show_provenance, found)
+    # The private key is in no output and no file the toolkit wrote.
+    for line in signing_key.private_pem.splitlines()[1:-1]:
+        assert line not in console.text
+        for written_file in (tmp_path / "work").rglob("*"):
+            if written_file.is_file():
+                assert line.encode() not in written_file.read_bytes(), written_file
     for app, image in written.images.items():
         for reference in image.tags:
             inspected = docker(
@@ -147,9 +167,11 @@ def test_a_release_tag_is_recorded_and_deployed_by_digest_end_to_end(
             0, json.dumps({"digest": step.argv[step.argv.index("inspect") + 1].split("@")[1]}), ""
         ))  # fmt: skip
         outcome = deploy_flow.deploy(
-            scripted, config, deploy_flow.DeployRequest("staging", yes=True), {}
-        )
+            scripted, config, deploy_flow.DeployRequest("staging", yes=True),
+            environment(local_registry),
+        )  # fmt: skip
     assert outcome.tag == version and outcome.digests == written.digests()
+    assert [v.app for v in outcome.provenance.verdicts] == sorted(written.images)  # type: ignore[union-attr]
     assert f"--description=tag={version} sha={SHA[:7]}" in console.text
     # verify: pods that run the recorded digests pass, a pod on another digest fails.
     pods = {"items": [

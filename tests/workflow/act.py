@@ -40,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from aegis_delivery.release import signing
 from tests.conftest import REPOSITORY, commit_checkout, without_actions_variables
 from tests.docker_support import CHECKOUT_COPY, LOCAL_BASES, LocalRegistry, docker
 from tests.kube_api import FakeCluster, LocalKubeAPI
@@ -253,6 +254,10 @@ class ActRegistry(LocalRegistry):
     PASSWORD = TEST_TOKEN
 
 
+# The signing key of the runs (the AEGIS_SIGNING_KEY secret), made once per test process.
+SIGNING_KEY = signing.generate()
+
+
 def settings(sandbox: Path, registry: str) -> Path:
     """The project's configuration with the local services (see the module docstring)."""
     text = (REPOSITORY / "pyproject.toml").read_text(encoding="utf-8")
@@ -263,6 +268,8 @@ def settings(sandbox: Path, registry: str) -> Path:
         'timeout = "10m"': 'timeout = "60s"',
         'lock_wait = "5m"': 'lock_wait = "10s"',
         "nats = true": "nats = false",
+        # The run's own signing key (act.SIGNING_KEY): its public half is what deploy trusts.
+        'keys = ["keys/aegis-release.pub"]': 'keys = [".act/aegis-release.pub"]',
     }
     for old, new in replacements.items():
         if old not in text:
@@ -274,6 +281,7 @@ def settings(sandbox: Path, registry: str) -> Path:
     path = sandbox / ".act" / "aegis.toml"
     path.parent.mkdir(exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    (path.parent / "aegis-release.pub").write_text(SIGNING_KEY.public_pem, encoding="ascii")
     return path
 
 
@@ -394,6 +402,7 @@ def run_event(
                 "-P", "ubuntu-24.04=-self-hosted", "-P", "ubuntu-24.04-arm=-self-hosted",
                 "--matrix", "arch:amd64",
                 "-s", f"GITHUB_TOKEN={TEST_TOKEN}", "-s", f"KUBE_CONFIG={kubeconfig}",
+                "-s", f"AEGIS_SIGNING_KEY={SIGNING_KEY.private_pem}",
                 "--env", f"AEGIS_CONFIG={config.relative_to(sandbox)}",
                 "--env", f"AEGIS_ACT_ARTIFACTS={artifacts}",
                 "--env", f"AEGIS_ACT_STANDINS={ACTIONS}",  # act copies only each action's dir

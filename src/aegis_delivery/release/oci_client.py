@@ -216,9 +216,9 @@ class RegistryClient:
             raise RegistryError(f"read blob {digest}", "its bytes do not match the digest")
         return data
 
-    def referrers(self, subject: str) -> list[Json]:
-        """The subject's CycloneDX referrers: the referrers API, else the fallback tag."""
-        url = f"{self.base}/referrers/{subject}?artifactType={quote(CYCLONEDX, safe='')}"
+    def referrers(self, subject: str, artifact_type: str = CYCLONEDX) -> list[Json]:
+        """The subject's referrers of one type: the referrers API, else the fallback tag."""
+        url = f"{self.base}/referrers/{subject}?artifactType={quote(artifact_type, safe='')}"
         response = self.request("GET", url, {"Accept": OCI_INDEX})
         if response.status_code == 200 and "json" in response.headers.get("Content-Type", ""):
             entries = list(response.json().get("manifests", []))
@@ -227,7 +227,7 @@ class RegistryClient:
             entries = list(json.loads(index[0]).get("manifests", [])) if index else []
         else:
             raise self.failure(response, f"list the referrers of {subject}")
-        return [entry for entry in entries if entry.get("artifactType") == CYCLONEDX]
+        return [entry for entry in entries if entry.get("artifactType") == artifact_type]
 
     def exists(self, digest: str) -> bool:
         response = self.request(

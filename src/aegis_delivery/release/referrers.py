@@ -78,12 +78,10 @@ def layers(
     """Each referrer of *kind*'s layer and its artifact manifest digest, newest first (only
     the recorded one when *manifest_digest* is given). Entries whose manifest is gone, or
     whose subject is another image, are passed over."""
-    entries = newest_first(client.referrers(image.digest))
+    entries = newest_first(client.referrers(image.digest, kind.artifact_type))
     if manifest_digest is not None:
         entries = [entry for entry in entries if entry.get("digest") == manifest_digest]
     for entry in entries:
-        if entry.get("artifactType") not in (None, kind.artifact_type):
-            continue
         digest = str(entry["digest"])
         found = client.manifest(digest, accept=OCI_MANIFEST)
         if found is None:  # a stale fallback entry: its manifest was deleted

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,19 +24,11 @@ from tests.docker_support import LocalRegistry
 from tests.published import failure_printed, printed
 from tests.test_cluster_lifecycle import Cluster, cluster  # noqa: F401 - the fixture
 from tests.test_provenance import build
-from tests.test_sbom import push_image
+from tests.test_sbom import push_image, registry  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
 REPOSITORY_NAME = "aegistrader/aegistrader"
 SHA = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    server = LocalRegistry(tmp_path_factory.mktemp("provenance-registry"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +88,7 @@ class Images:
         )  # fmt: skip
 
 
-def guarded(lab: Cluster, registry: LocalRegistry, tmp_path: Path, public_pem: str) -> None:
+def guarded(lab: Cluster, server: LocalRegistry, tmp_path: Path, public_pem: str) -> None:
     """The lab's toolkit with the registry, the trusted key, and the project's policies."""
     key = tmp_path / "trusted.pub"
     key.write_text(public_pem)
@@ -114,11 +105,11 @@ def guarded(lab: Cluster, registry: LocalRegistry, tmp_path: Path, public_pem: s
     )  # fmt: skip
     lab.config = replace(
         lab.config,
-        registry=registry.host,
+        registry=server.host,
         trust=TrustSettings(keys=(key,)),
         environments={"staging": staging, "production": production},
     )
-    lab.environ.update(REGISTRY_USER=registry.USER, REGISTRY_PASSWORD=registry.PASSWORD)
+    lab.environ.update(REGISTRY_USER=server.USER, REGISTRY_PASSWORD=server.PASSWORD)
 
 
 def deploy_record(
@@ -146,7 +137,7 @@ def refused(lab: Cluster, record: ReleaseRecord, environment: str = "staging") -
 
 def test_a_signed_image_deploys_and_every_bad_one_is_refused_with_nothing_changed(
     cluster: Cluster,  # noqa: F811
-    registry: LocalRegistry,
+    registry: LocalRegistry,  # noqa: F811
     keys: tuple[signing.KeyPair, signing.KeyPair],
     tmp_path: Path,
 ) -> None:
@@ -209,7 +200,7 @@ def test_a_signed_image_deploys_and_every_bad_one_is_refused_with_nothing_change
 
 def test_a_rollback_to_unverified_images_is_refused_too(
     cluster: Cluster,  # noqa: F811
-    registry: LocalRegistry,
+    registry: LocalRegistry,  # noqa: F811
     keys: tuple[signing.KeyPair, signing.KeyPair],
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,7 @@ them through here; every mistake names its key like every other setting.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,6 @@ class ProvenancePolicy:
     provenance_refs: tuple[str, ...] = ()
 
     def allows_ref(self, ref: str, default_branch: str) -> bool:
-        import fnmatch
-
         patterns = [p.replace("{default_branch}", default_branch) for p in self.provenance_refs]
         return not patterns or any(fnmatch.fnmatchcase(ref, pattern) for pattern in patterns)
 

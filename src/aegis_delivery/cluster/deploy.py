@@ -363,7 +363,7 @@ def rollback_provenance(
         refused = Untrusted(
             f"{unpinned[0].app}: {unpinned[0].reference} is not pinned by digest, so its "
             f"provenance cannot be checked: roll back to a revision deployed by digest, or "
-            f"{attestation.FIX.split(', or ')[1]}"
+            f"{attestation.OVERRIDE}"
         )
         if not request.allow_unverified:
             raise refused

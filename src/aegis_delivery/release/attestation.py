@@ -35,10 +35,8 @@ from aegis_delivery.runner import Action, Runner, Step
 if TYPE_CHECKING:
     pass
 
-FIX = (
-    "deploy an image `invoke push` built and signed (with the signing key set), or pass "
-    "--allow-unverified where the environment's policy allows it"
-)
+OVERRIDE = "pass --allow-unverified where the environment's policy allows it"
+FIX = f"deploy an image `invoke push` built and signed (with the signing key set), or {OVERRIDE}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,7 @@ def verify(
     if not reasons:
         raise Untrusted(
             f"{app}: {image.pinned} has no provenance attestation: push it again with "
-            f"the signing key set (`invoke push`), or {FIX.split(', or ')[1]}"
+            f"the signing key set (`invoke push`), or {OVERRIDE}"
         )
     raise Untrusted(f"{app}: {image.pinned}: {reasons[0]}: {FIX}")
 

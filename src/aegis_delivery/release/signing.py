@@ -44,7 +44,7 @@ def _public_pem(signer: CryptoSigner) -> str:
 
 
 def public_half(private_pem: str, source: str) -> str:
-    """The public key (PEM) of a private key, for `invoke keygen` and `invoke doctor`."""
+    """The public key (PEM) of a private key: which committed key a stored secret matches."""
     return _public_pem(load_signer(private_pem, source))
 
 

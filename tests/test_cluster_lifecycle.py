@@ -170,6 +170,10 @@ def test_first_deploy_then_an_upgrade_pinned_by_digest(cluster: Cluster) -> None
         "aegis-monitor-api",
         "aegis-monitor-ui",
     ]
+    # The chart's staging values (helm/values.staging.yaml) reach helm: the UI's ingress.
+    ingresses = cluster.api.list("networking.k8s.io/v1/ingresses", NS)
+    hosts = [rule["host"] for i in ingresses for rule in i["spec"]["rules"]]
+    assert hosts == ["monitor.staging.aegistrader.internal"]
     cluster.record("main-2222222", DIGESTS_V2)
     second = cluster.deploy()
     assert second.revision == 2 and second.digests == DIGESTS_V2
@@ -360,6 +364,7 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
     helm = Helm(Path(os.environ["AEGIS_TOOLS_DIR"]) / "helm", cluster.major)
     kill_mid_upgrade(
         [str(helm.path), "upgrade", "aegis", str(cluster.config.chart), f"--namespace={NS}",
+         f"--values={cluster.config.chart / 'values.staging.yaml'}",
          "--set=global.imageTag=main-2222222",
          f"--set=apps.monitorApi.image.digest={DIGESTS_V2['monitor-api']}",
          *helm.wait, "--timeout", "60s"],

@@ -35,6 +35,7 @@ from aegis_delivery.cluster.lock import DeployLock, lock_holder
 from aegis_delivery.cluster.undo import undo_failed_upgrade
 from aegis_delivery.cluster.values import (
     PlannedImage,
+    environment_values,
     planned_images,
     write_values,
 )
@@ -63,6 +64,8 @@ class DeployRequest:
     uninstall_stuck_install: bool = False
     # Deploy images whose provenance does not verify, where the policy allows it (recorded).
     allow_unverified: bool = False
+    # Chart values this deploy sets besides the images (a preview's ingress host).
+    values: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -167,7 +170,7 @@ def deploy(
         guard_namespace(runner, cluster, request.create_namespace)
         outcome.completed.append("guards")
         outcome.step = "diff"
-        diff = release_diff(runner, config, cluster, tag, record, environ)
+        diff = release_diff(runner, config, cluster, tag, record, environ, request.values)
         diff.show(runner.console, request.environment)
         where = (
             f"kube context {cluster.target.kube_context}, namespace {cluster.target.namespace}, "
@@ -208,7 +211,7 @@ def deploy(
             if outcome.provenance.required:
                 outcome.completed.append("provenance")
         outcome.step = "values"
-        values = write_values(runner, config, tag, record, environ)
+        values = write_values(runner, config, tag, record, environ, request.values)
         outcome.step = "lock"
         lock = DeployLock(runner, cluster, holder=lock_holder(environ))
         lock.acquire()
@@ -226,7 +229,7 @@ def deploy(
             cluster.helm,
             cluster.target,
             config.chart,
-            [values],
+            [*environment_values(config, request.environment), values],
             cluster.environment,
             text,
             request.create_namespace,

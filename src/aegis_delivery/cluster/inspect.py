@@ -13,7 +13,13 @@ from aegis_delivery.cluster import kube
 from aegis_delivery.cluster.access import Cluster, connect, connect_guarded, history
 from aegis_delivery.cluster.diff import ManifestDiff, compare, parse_manifests
 from aegis_delivery.cluster.history import AuditTrail, audit_trail
-from aegis_delivery.cluster.values import chosen_release, deployment_values, published_repository
+from aegis_delivery.cluster.values import (
+    chosen_release,
+    deployment_values,
+    environment_values,
+    merged,
+    published_repository,
+)
 from aegis_delivery.cluster.verify import verify_cluster
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.errors import CommandFailed
@@ -51,14 +57,17 @@ def release_diff(
     tag: str,
     record: ReleaseRecord | None,
     environ: Mapping[str, str],
+    extra: Mapping[str, object] | None = None,
 ) -> ManifestDiff:
     """The objects this release would render against the live release's, as objects."""
     import yaml  # deferred: keeps `invoke --list` fast
 
     # The values go in on stdin (`--values=-`): no scratch file two diffs at once could share.
     repository = published_repository(config, environ)
-    values = yaml.safe_dump(deployment_values(config, tag, record, repository))
-    argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, [Path("-")])
+    document = merged(deployment_values(config, tag, record, repository), extra or {})
+    chart_values = [*environment_values(config, cluster.environment.name), Path("-")]
+    argv = helm_cli.template_argv(cluster.helm, cluster.target, config.chart, chart_values)
+    values = yaml.safe_dump(document)
     rendered = runner.run(cluster.read(argv, "render the new release", stdin=values))
     live = runner.run(
         cluster.read(helm_cli.get_manifest_argv(cluster.helm, cluster.target), "live manifests"),

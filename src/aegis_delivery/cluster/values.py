@@ -94,18 +94,40 @@ def values_path(config: DeliveryConfig) -> Path:
     return config.chart / VALUES_FILE
 
 
+def environment_values(config: DeliveryConfig, environment: str) -> tuple[Path, ...]:
+    """The chart's own values for *environment* (``values.staging.yaml``), when it has them:
+    given to helm before the deploy's values, so the tag and digests always win."""
+    path = config.chart / f"values.{environment}.yaml"
+    return (path,) if path.is_file() else ()
+
+
+def merged(base: Mapping[str, object], extra: Mapping[str, object]) -> dict[str, object]:
+    """*base* with *extra* laid over it, mapping by mapping (helm's own rule for values)."""
+    result = dict(base)
+    for key, value in extra.items():
+        old = result.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            result[key] = merged(old, value)
+        else:
+            result[key] = value
+    return result
+
+
 def write_values(
     runner: Runner,
     config: DeliveryConfig,
     tag: str,
     record: ReleaseRecord | None,
     environ: Mapping[str, str],
+    extra: Mapping[str, object] | None = None,
 ) -> Path:
-    """The values file for one deploy (printed, not written, in a dry run)."""
+    """The values file for one deploy (printed, not written, in a dry run); *extra* is what
+    the deploy sets besides the images (a preview's ingress host)."""
     import yaml  # deferred: keeps `invoke --list` fast
 
     header = "# Written by `invoke values`/`invoke deploy` for one deploy; not committed.\n"
     document = deployment_values(config, tag, record, published_repository(config, environ))
+    document = merged(document, extra or {})
     source = f"the release record for {record.tag}" if record is not None else f"the tag {tag}"
     for image in planned_images(config, document, source):
         runner.console.info(image.line())

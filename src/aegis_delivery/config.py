@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 # LocalSettings is part of the settings' API (config.LocalSettings): re-exported.
 from aegis_delivery.config_local import LocalSettings as LocalSettings
 from aegis_delivery.config_local import load_local
+from aegis_delivery.config_preview import ENVIRONMENT as PREVIEW_ENVIRONMENT
+from aegis_delivery.config_preview import PreviewSettings, load_preview
 
 # Duration is part of the settings' API (config.Duration): re-exported.
 from aegis_delivery.config_table import Duration as Duration
@@ -114,6 +116,9 @@ class DeliveryConfig:
     environments: Mapping[str, EnvironmentConfig]
     release_aliases: tuple[str, ...] = ()
     trust: TrustSettings = field(default_factory=TrustSettings)
+    # Pull requests' preview environments ([tool.aegis.preview]); None: previews are off.
+    preview: PreviewSettings | None = None
+    preview_provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
     # Where the toolkit writes what it makes: build logs, scan reports, SBOMs, staged
     # platforms, the Compose file, the gate's record. Relative to root (or absolute).
     work_directory: Path = Path(".aegis")
@@ -319,6 +324,13 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         name: _load_environment(name, environments_table.table(name))
         for name in sorted(environments_table.data)
     }
+    preview_table = top.table("preview") if "preview" in aegis else None
+    preview = load_preview(preview_table, policy_keys()) if preview_table is not None else None
+    preview_policy = load_policy(preview_table) if preview_table is not None else ProvenancePolicy()
+    if preview is not None and PREVIEW_ENVIRONMENT in environments:
+        raise environments_table.fail(
+            PREVIEW_ENVIRONMENT, "absent: [tool.aegis.preview] is the preview environment", {}
+        )
     return DeliveryConfig(
         root=root,
         source=source,
@@ -338,6 +350,8 @@ def parse_config(document: Mapping[str, object], source: Path) -> DeliveryConfig
         trust=load_trust(
             top.table("trust") if "trust" in aegis else Table({}, f"{TABLE}.trust", source), root
         ),
+        preview=preview,
+        preview_provenance=preview_policy,
     )
 
 

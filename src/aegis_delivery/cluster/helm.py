@@ -113,6 +113,28 @@ def history_argv(helm: Helm, target: Target) -> tuple[str, ...]:
     return (str(helm.path), "history", target.release, *target.helm_flags(), "--output", "json")
 
 
+def list_argv(helm: Helm, kube_context: str, pattern: str) -> tuple[str, ...]:
+    """Every release whose name matches *pattern* (a regular expression), in any namespace and
+    in any state (helm 4 lists every state by default; helm 3 needs --all)."""
+    every = ("--all",) if helm.major < 4 else ()
+    return (str(helm.path), "list", "--all-namespaces", f"--kube-context={kube_context}",
+            *every, f"--filter={pattern}", "--output", "json")  # fmt: skip
+
+
+def parse_list(raw: str) -> dict[str, str]:
+    """``helm list -o json`` as {namespace/release: status}."""
+    try:
+        entries = json.loads(raw) if raw.strip() else []
+    except ValueError:
+        raise AegisError(f"helm list answered something that is not JSON: {raw[:200]}") from None
+    found: dict[str, str] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict):
+            key = f"{entry.get('namespace', '')}/{entry.get('name', '')}"
+            found[key] = str(entry.get("status", "unknown"))
+    return found
+
+
 def get_values_argv(helm: Helm, target: Target, revision: int) -> tuple[str, ...]:
     """The values a revision was deployed with (what the toolkit set: tag and digests)."""
     return (str(helm.path), "get", "values", target.release, f"--revision={revision}",

@@ -269,3 +269,37 @@ def audit_manifest(target: Target, revision: int, values: Mapping[str, str]) -> 
 
 def create_argv(kubectl: Path, target: Target) -> tuple[str, ...]:
     return (str(kubectl), *kubectl_flags(target), "create", "--filename", "-", "--output", "name")
+
+
+# -- preview namespaces (cluster/preview.py): cluster-scoped, so no --namespace
+
+
+def namespaces_argv(kubectl: Path, kube_context: str, selector: str) -> tuple[str, ...]:
+    return (str(kubectl), f"--context={kube_context}", "get", "namespaces",
+            "--selector", selector, "--output", "json")  # fmt: skip
+
+
+def namespace_json_argv(kubectl: Path, kube_context: str, name: str) -> tuple[str, ...]:
+    return (str(kubectl), f"--context={kube_context}", "get", "namespace", name,
+            "--output", "json")  # fmt: skip
+
+
+def namespace_create_argv(kubectl: Path, kube_context: str) -> tuple[str, ...]:
+    return (str(kubectl), f"--context={kube_context}", "create", "--filename", "-",
+            "--output", "name")  # fmt: skip
+
+
+def annotate_namespace_argv(
+    kubectl: Path, kube_context: str, name: str, annotations: Mapping[str, str]
+) -> tuple[str, ...]:
+    pairs = (f"{key}={value}" for key, value in sorted(annotations.items()))
+    return (str(kubectl), f"--context={kube_context}", "annotate", "namespace", name,
+            "--overwrite", *pairs)  # fmt: skip
+
+
+def delete_namespace_argv(
+    kubectl: Path, kube_context: str, name: str, timeout: str
+) -> tuple[str, ...]:
+    """Waits until the namespace (and all it holds) is gone, or fails after *timeout*."""
+    return (str(kubectl), f"--context={kube_context}", "delete", "namespace", name,
+            "--ignore-not-found", "--wait=true", f"--timeout={timeout}")  # fmt: skip

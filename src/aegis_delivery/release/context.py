@@ -30,6 +30,9 @@ class BuildContext:
     actor: str
     pull_request: int | None = None
     pull_request_head_sha: str | None = None
+    # A pull request whose head lives in another repository: its code gets no secrets.
+    pull_request_fork: bool = False
+    pull_request_author: str | None = None  # who opened it (the payload's user.login)
     # The source commit's time (git's %cI): the image's `created` label, so a rebuild of the
     # same commit is the same image. None when git cannot say (the label is then "now").
     committed: str | None = None
@@ -68,6 +71,7 @@ def from_github(environ: Mapping[str, str]) -> BuildContext:
     event = environ["GITHUB_EVENT_NAME"]
     number: int | None = None
     head_sha: str | None = None
+    fork, author = False, None
     if event in {"pull_request", "pull_request_target"}:
         payload = _event_payload(environ.get("GITHUB_EVENT_PATH"))
         pull_request = payload.get("pull_request")
@@ -77,6 +81,10 @@ def from_github(environ: Mapping[str, str]) -> BuildContext:
             head = pull_request.get("head")
             if isinstance(head, dict) and isinstance(head.get("sha"), str):
                 head_sha = head["sha"]
+            fork = pull_request_fork(pull_request, payload, environ)
+            user = pull_request.get("user")
+            login = user.get("login") if isinstance(user, dict) else None
+            author = login if isinstance(login, str) else None
         if number is None:
             # refs/pull/N/merge carries the number when the payload does not.
             parts = environ["GITHUB_REF"].split("/")
@@ -93,7 +101,23 @@ def from_github(environ: Mapping[str, str]) -> BuildContext:
         actor=environ.get("GITHUB_ACTOR", "github-actions"),
         pull_request=number,
         pull_request_head_sha=head_sha,
+        pull_request_fork=fork,
+        pull_request_author=author,
     )
+
+
+def pull_request_fork(
+    pull_request: Mapping[str, object], payload: Mapping[str, object], environ: Mapping[str, str]
+) -> bool:
+    """Whether the head is another repository's: a fork, a deleted fork (no head repository),
+    or a payload that does not say (treated as a fork: it gets no secrets either way)."""
+    head = pull_request.get("head")
+    repo = head.get("repo") if isinstance(head, dict) else None
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    base = payload.get("repository")
+    own = base.get("full_name") if isinstance(base, dict) else None
+    own = own or environ.get("GITHUB_REPOSITORY")
+    return not (isinstance(name, str) and isinstance(own, str) and name.lower() == own.lower())
 
 
 # GitHub's grammar: an owner of 1-39 letters, digits or inner hyphens; a name of 1-100

@@ -83,7 +83,8 @@ def plan_images(
     chosen = tuple(choice(app, config.apps, what="app") for app in apps) or tuple(config.apps)
     chosen_platforms = platforms(platform) if platform else None
     context = context or detect(config.root, env)
-    decision = decide(context, config.default_branch, tag, config.release_aliases)
+    decision = decide(context, config.default_branch, tag, config.release_aliases,
+                      config.preview is not None)  # fmt: skip
     repository = release_repository(config.repository, context.repository)
     references = image_references(config.registry, repository, chosen, decision.tags)
     options = images.BuildOptions(

@@ -6,7 +6,7 @@ only place that decides it (``TagDecision.primary``).
 | context | tags | published |
 |---|---|---|
 | push to the default branch | ``main-{sha7}``, ``latest`` (always the newest main build) | yes |
-| pull request N | ``pr-N-{sha7}`` (the head commit, not the merge commit) | no |
+| pull request N | ``pr-N-{sha7}`` (the head commit, not the merge commit) | previews only |
 | tag ``v1.2.3`` | ``v1.2.3`` as pushed, plus ``[tool.aegis] release_aliases`` (``1.2``) | yes |
 | tag ``v1.2.3-rc.1`` (pre-release) | ``v1.2.3-rc.1`` only | yes |
 | build metadata ``v1.2.3+build.5`` | ``v1.2.3_build.5`` (``+`` is not allowed in a tag) | yes |
@@ -78,17 +78,26 @@ def decide(
     default_branch: str,
     explicit_tag: str | None = None,
     aliases: Sequence[str] = (),
+    previews: bool = False,
 ) -> TagDecision:
-    """Apply the tag rules; every tag is checked against Docker's grammar before returning."""
+    """Apply the tag rules; every tag is checked against Docker's grammar before returning.
+    With *previews* on, a pull request from this repository is published for its preview."""
     sha7 = short_sha(context.source_sha)
     if explicit_tag is not None:
         decision = TagDecision((explicit_tag,), True, f"explicit tag {explicit_tag!r}")
     elif context.pull_request is not None:
-        decision = TagDecision(
-            (f"pr-{context.pull_request}-{sha7}",),
-            False,
-            f"pull request #{context.pull_request}: built and tested, never published",
+        number = context.pull_request
+        preview = previews and not context.pull_request_fork
+        why = (
+            f"pull request #{number}: published for its preview (`invoke preview --pr {number}`)"
+            if preview
+            else (
+                f"pull request #{number} from a fork: built and tested, never published"
+                if previews
+                else f"pull request #{number}: built and tested, never published"
+            )
         )
+        decision = TagDecision((f"pr-{number}-{sha7}",), preview, why)
     elif context.branch == default_branch:
         decision = TagDecision(
             (f"{slug(default_branch)}-{sha7}", LATEST), True, f"push to {default_branch}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aegis_delivery.cluster import helm as helm_cli
-from aegis_delivery.cluster import kube
+from aegis_delivery.cluster import kube, preview
 from aegis_delivery.cluster.helm import Helm, Target
 from aegis_delivery.config import load_config
 from tests.conftest import REPOSITORY
@@ -101,6 +101,7 @@ HELM_COMMANDS: dict[str, Callable[[Helm, Path], tuple[str, ...]]] = {
     "status": lambda helm, _: helm_cli.status_argv(helm, TARGET),
     "history": lambda helm, _: helm_cli.history_argv(helm, TARGET),
     "test": lambda helm, _: helm_cli.test_argv(helm, TARGET, ENVIRONMENT),
+    "list-previews": lambda helm, _: helm_cli.list_argv(helm, TARGET.kube_context, "^aegis-pr-"),
 }  # fmt: skip
 
 
@@ -132,6 +133,10 @@ def kubectl_commands(kubectl: Path) -> dict[str, tuple[tuple[str, ...], str | No
     manifest = kube.lease_manifest(
         TARGET.release, TARGET.namespace, "ci@host/1", 720, dt.datetime.now(dt.UTC)
     )
+    context = TARGET.kube_context
+    stamp = preview.Stamp(7, "a" * 40, "octocat", "pr-7-aaaaaaa", "https://pr-7.x.example",
+                          dt.datetime.now(dt.UTC), 3600)  # fmt: skip
+    namespace = stamp.manifest("aegis-pr-7")
     return {
         "namespace": (kube.namespace_argv(kubectl, TARGET), None),
         "lease-create": (kube.lease_create_argv(kubectl, TARGET), manifest),
@@ -143,13 +148,22 @@ def kubectl_commands(kubectl: Path) -> dict[str, tuple[tuple[str, ...], str | No
         "logs": (kube.logs_argv(kubectl, TARGET, "aegis-monitor-api-1"), None),
         "services": (kube.services_argv(kubectl, TARGET), None),
         "nats-ping": (kube.nats_ping_argv(kubectl, TARGET), None),
-    }
+        # preview namespaces (cluster/preview.py): cluster-scoped
+        "previews": (kube.namespaces_argv(kubectl, context, preview.SELECTOR), None),
+        "preview-get": (kube.namespace_json_argv(kubectl, context, "aegis-pr-7"), None),
+        "preview-create": (kube.namespace_create_argv(kubectl, context), namespace),
+        "preview-annotate": (kube.annotate_namespace_argv(kubectl, context, "aegis-pr-7",
+                                                          stamp.refreshed()), None),
+        "preview-delete": (kube.delete_namespace_argv(kubectl, context, "aegis-pr-7", "5m"),
+                           None),
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "command",
     ["namespace", "lease-create", "lease-get", "lease-delete", "rollout", "pods", "events",
-     "logs", "services", "nats-ping"],
+     "logs", "services", "nats-ping", "previews", "preview-get", "preview-create",
+     "preview-annotate", "preview-delete"],
 )  # fmt: skip
 def test_kubectl_command_lines_are_accepted(command: str, kubeconfig: Path) -> None:
     argv, stdin = kubectl_commands(binary("kubectl"))[command]

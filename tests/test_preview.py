@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import http.server
 import json
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given
@@ -22,7 +24,7 @@ from aegis_delivery.errors import AegisError, ConfigError, ExitCode, InputError
 from aegis_delivery.release.context import BuildContext, pull_request_fork
 from aegis_delivery.release.tags import decide
 from aegis_delivery.validation import pull_request_number
-from tests.conftest import REPOSITORY
+from tests.conftest import REPOSITORY, RecordingConsole
 from tests.test_config import SOURCE, real_document
 
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
@@ -247,3 +249,42 @@ def test_a_bad_github_api_url_is_an_input_error() -> None:
     with pytest.raises(InputError, match="GITHUB_API_URL"):
         github.api_url({"GITHUB_API_URL": "ftp://x"})
     assert github.api_url({}) == github.API
+
+
+class PullRequests(http.server.BaseHTTPRequestHandler):
+    """GitHub's pulls endpoint on loopback: #1 closed, #2 open, #3 a 404, #4 not JSON."""
+
+    seen: ClassVar[list[tuple[str, str]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization", "")))
+        number = self.path.rsplit("/", 1)[-1]
+        body = {"1": b'{"state": "closed"}', "2": b'{"state": "open"}', "4": b"<html>"}
+        if number not in body:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body[number])
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_gc_asks_github_and_never_removes_on_an_unknown_answer(console: RecordingConsole) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PullRequests)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        environ = {
+            "GITHUB_TOKEN": "t0ken",
+            "GITHUB_API_URL": f"http://127.0.0.1:{server.server_port}",
+        }
+        states = github.pull_request_states(console, environ, "o/r", [1, 2, 3, 4])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert states == {1: "closed", 2: "open", 3: None, 4: None}
+    assert PullRequests.seen[0] == ("/repos/o/r/pulls/1", "Bearer t0ken")
+    assert "answered 404 for pull request #3" in console.text
+    assert github.pull_request_states(console, {}, "o/r", [1]) == {}
+    assert "expiry only" in console.text

@@ -17,5 +17,6 @@ def iso(moment: dt.datetime | None = None) -> str:
 
 
 def rfc3339(moment: dt.datetime | None = None) -> str:
-    """RFC 3339 with `Z` (`2026-12-07T01:00:00Z`): OCI annotations."""
-    return (moment or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 with `Z` (`2026-12-07T01:00:00Z`): OCI and namespace annotations; any offset
+    is converted to UTC first, so the `Z` is always true."""
+    return (moment or now()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

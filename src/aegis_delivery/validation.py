@@ -10,8 +10,8 @@ from aegis_delivery.errors import InputError
 # Docker's tag grammar: https://docs.docker.com/reference/cli/docker/image/tag/
 _DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_REVISION = re.compile(r"[1-9][0-9]{0,8}")
-_PULL_REQUEST = re.compile(r"[1-9][0-9]{0,8}")  # GitHub numbers them from 1
+# Revisions and pull request numbers alike: 1 to 999999999, ASCII digits, no sign or zero pad.
+_POSITIVE = re.compile(r"[1-9][0-9]{0,8}")
 PLATFORM_PATTERN = re.compile(r"^linux/(amd64|arm64|arm/v7|arm/v6|ppc64le|s390x|386|riscv64)$")
 
 
@@ -28,7 +28,7 @@ def docker_tag(value: str, *, what: str = "tag") -> str:
 def positive_revision(value: str | int) -> int:
     """A Helm revision number: a positive integer (``--revision 3``)."""
     text = str(value).strip(" ")
-    if not _REVISION.fullmatch(text):
+    if not _POSITIVE.fullmatch(text):
         raise InputError(
             f"invalid revision {value!r}: expected a positive whole number in ASCII digits, like 3"
         )
@@ -38,7 +38,7 @@ def positive_revision(value: str | int) -> int:
 def pull_request_number(value: str | int) -> int:
     """A pull request number (``--pr 7``): 1 to 999999999 in ASCII digits, nothing else."""
     text = str(value)
-    if not _PULL_REQUEST.fullmatch(text):
+    if not _POSITIVE.fullmatch(text):
         raise InputError(
             f"invalid pull request number {value!r}: expected a whole number from 1 to "
             "999999999 in ASCII digits, like 7"

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from aegis_delivery.ci import in_ci
+from aegis_delivery.clock import rfc3339
 from aegis_delivery.config import DeliveryConfig, EnvironmentConfig
 from aegis_delivery.config_preview import CREDENTIALS, ENVIRONMENT, PreviewSettings
 from aegis_delivery.config_trust import ProvenancePolicy
@@ -44,10 +45,6 @@ def settings_of(config: DeliveryConfig) -> PreviewSettings:
             "and kube_context (docs/previews.md)"
         )
     return config.preview
-
-
-def stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_stamp(text: object) -> dt.datetime | None:
@@ -86,9 +83,9 @@ class Preview:
             "head_sha": self.head_sha,
             "tag": self.tag,
             "opened_by": self.opened_by,
-            "created_at": stamp(self.created) if self.created else None,
+            "created_at": rfc3339(self.created) if self.created else None,
             "age_seconds": age,
-            "expires_at": stamp(self.expires),
+            "expires_at": rfc3339(self.expires),
             "expired": self.expired(now),
             "keep": self.keep,
             "url": self.url,
@@ -136,25 +133,24 @@ def parse_preview(namespace: Mapping[str, object]) -> Preview | None:
     )
 
 
-def parse_namespaces(raw: str) -> list[Preview]:
-    """``kubectl get namespaces -o json`` as the previews among them, oldest first."""
+def _answer(raw: str, command: str) -> Mapping[str, object]:
     try:
         document = json.loads(raw)
     except ValueError:
-        raise AegisError(f"kubectl get namespaces answered something that is not JSON: "
-                         f"{raw[:200]}") from None  # fmt: skip
-    items = document.get("items") if isinstance(document, dict) else None
-    found = [p for item in items or [] if isinstance(item, dict) and (p := parse_preview(item))]
+        raise AegisError(f"{command} answered something that is not JSON: {raw[:200]}") from None
+    return document if isinstance(document, dict) else {}
+
+
+def parse_namespaces(raw: str) -> list[Preview]:
+    """``kubectl get namespaces -o json`` as the previews among them, oldest first."""
+    items = _answer(raw, "kubectl get namespaces").get("items")
+    items = items if isinstance(items, list) else []
+    found = [p for item in items if isinstance(item, dict) and (p := parse_preview(item))]
     return sorted(found, key=lambda p: (p.created or EPOCH, p.number))
 
 
 def parse_namespace(raw: str) -> Mapping[str, object]:
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise AegisError(f"kubectl get namespace answered something that is not JSON: "
-                         f"{raw[:200]}") from None  # fmt: skip
-    return document if isinstance(document, dict) else {}
+    return _answer(raw, "kubectl get namespace")
 
 
 def foreign(name: str) -> InputError:
@@ -182,8 +178,8 @@ class Stamp:
         return {
             HEAD_SHA: self.head_sha,
             OPENED_BY: self.opened_by,
-            CREATED_AT: stamp(created or self.now),
-            EXPIRES_AT: stamp(expires),
+            CREATED_AT: rfc3339(created or self.now),
+            EXPIRES_AT: rfc3339(expires),
             URL: self.url,
             TAG: self.tag,
         }
@@ -237,10 +233,10 @@ def credentials(environ: Mapping[str, str], settings: PreviewSettings) -> dict[s
     only when the settings share it; never staging's by accident."""
     chosen = {k: v for k, v in environ.items() if not k.startswith("KUBE_CONFIG")}
     own = environ.get(CREDENTIALS, "").strip()
-    staging = environ.get("KUBE_CONFIG_STAGING", "").strip() or environ.get("KUBE_CONFIG", "")
+    staging = (environ.get("KUBE_CONFIG_STAGING") or environ.get("KUBE_CONFIG", "")).strip()
     if own:
         chosen[CREDENTIALS] = own
-    elif settings.share_staging_credentials and staging.strip():
+    elif settings.share_staging_credentials and staging:
         chosen[CREDENTIALS] = staging
     elif in_ci(environ):
         raise InputError(
@@ -258,7 +254,7 @@ def cap_refusal(
     others = [p for p in previews if p.number != number]
     if len(others) < settings.max_previews:
         return None
-    oldest = ", ".join(f"#{p.number} ({p.namespace}, since {stamp(p.created or EPOCH)})"
+    oldest = ", ".join(f"#{p.number} ({p.namespace}, since {rfc3339(p.created or EPOCH)})"
                        for p in others[:3])  # fmt: skip
     return AegisError(
         f"{len(others)} previews exist, the most [tool.aegis.preview] max_previews allows: "

@@ -88,15 +88,13 @@ def decide(
     elif context.pull_request is not None:
         number = context.pull_request
         preview = previews and not context.pull_request_fork
-        why = (
-            f"pull request #{number}: published for its preview (`invoke preview --pr {number}`)"
-            if preview
-            else (
-                f"pull request #{number} from a fork: built and tested, never published"
-                if previews
-                else f"pull request #{number}: built and tested, never published"
-            )
-        )
+        if preview:
+            why = (f"pull request #{number}: published for its preview "
+                   f"(`invoke preview --pr {number}`)")  # fmt: skip
+        elif previews:
+            why = f"pull request #{number} from a fork: built and tested, never published"
+        else:
+            why = f"pull request #{number}: built and tested, never published"
         decision = TagDecision((f"pr-{number}-{sha7}",), preview, why)
     elif context.branch == default_branch:
         decision = TagDecision(

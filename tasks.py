@@ -476,3 +476,56 @@ def down(c: Context, keep_data: bool = False, dry_run: bool = False) -> None:
 
     with task_session(c, dry_run=dry_run) as session:
         local_env.down(session.runner, session.config, keep_data=keep_data)
+
+
+PR = "the pull request's number (1 to 999999999)"
+
+
+@task(help={"pr": PR, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def preview(
+    c: Context, pr: str, dry_run: bool = False, summary: bool = False, json: bool = False
+) -> None:
+    """Deploy pull request N's recorded images to its own namespace; prints its URL."""
+    from aegis_delivery import preview_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        number = validation.pull_request_number(pr)
+        outcome = preview_flow.up(session.runner, session.config, number, os.environ)
+        reports.show_preview(session.console, outcome)
+
+
+@task(name="preview-down", help={"pr": PR, "dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def preview_down(
+    c: Context, pr: str, dry_run: bool = False, summary: bool = False, json: bool = False
+) -> None:
+    """Uninstall pull request N's preview and delete its namespace; absent is done (exit 0)."""
+    from aegis_delivery import preview_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        number = validation.pull_request_number(pr)
+        outcome = preview_flow.down(session.runner, session.config, number, os.environ)
+        reports.show_preview(session.console, outcome)
+
+
+@task(name="preview-gc", help={"dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def preview_gc(
+    c: Context, dry_run: bool = False, summary: bool = False, json: bool = False
+) -> None:
+    """Delete every expired preview and every one whose pull request is closed (GITHUB_TOKEN)."""
+    from aegis_delivery import preview_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        found = preview_flow.gc(session.runner, session.config, os.environ)
+        reports.show_previews(session.console, found)
+
+
+@task(name="preview-list", help={"dry_run": DRY_RUN, "summary": SUMMARY, "json": JSON})
+def preview_list(
+    c: Context, dry_run: bool = False, summary: bool = False, json: bool = False
+) -> None:
+    """Every preview: pull request, sha, age, expiry, URL and release status."""
+    from aegis_delivery import preview_flow  # deferred: keeps `invoke --list` fast
+
+    with task_session(c, dry_run=dry_run, json_output=json, summary=summary) as session:
+        found = preview_flow.listing(session.runner, session.config, os.environ)
+        reports.show_previews(session.console, found)

@@ -473,7 +473,8 @@ class KubeAdapter(kmock.KubernetesEmulator):
             new = dict(new, apiVersion=old["apiVersion"], kind=old["kind"])
             if "status" in self.resources[res].subresources and "status" in old:
                 new["status"] = old["status"]
-            keep = {k: meta[k] for k in ("uid", "creationTimestamp", "generation", "namespace")}
+            kept = ("uid", "creationTimestamp", "generation", "namespace")  # cluster-scoped: none
+            keep = {k: meta[k] for k in kept if k in meta}
             new["metadata"] = dict(new.get("metadata") or {}, **keep, name=meta["name"])
             if new.get("spec") != old.get("spec"):
                 new["metadata"]["generation"] = meta.get("generation", 1) + 1
@@ -483,6 +484,11 @@ class KubeAdapter(kmock.KubernetesEmulator):
 
     def remove(self, res: kmock.resource, obj: JSON, cascade: bool = True) -> JSON:
         self.commit(res, obj, "DELETED")
+        if res == kmock.resource("", "v1", "namespaces"):  # the namespace's controller, at once
+            name = obj["metadata"]["name"]
+            for (r, namespace, _), held in list(self.objects.items()):
+                if namespace == name and not held.deleted:
+                    self.commit(r, copy.deepcopy(held.raw), "DELETED")
         uid = obj["metadata"]["uid"]
         for (r, _, _), other in list(self.objects.items()):
             owners = (

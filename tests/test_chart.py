@@ -40,7 +40,12 @@ def test_the_chart_passes_its_gate(tmp_path: Path) -> None:
         run_gate(runner, CONFIG, tmp_path)
     assert "trivy config clean" in console.text
     assert "a release without a tag refused" in console.text
-    assert [p.name for p in values_files(CONFIG.chart)] == ["values.staging.yaml"]
+    assert [p.name for p in values_files(CONFIG.chart)] == [
+        "values.preview.yaml", "values.staging.yaml",
+    ]  # fmt: skip
+    preview = [d for d in yaml.safe_load_all((tmp_path / "helm-values.preview.yaml").read_text())
+               if d]  # fmt: skip
+    assert {"ResourceQuota", "LimitRange", "NetworkPolicy"} <= {d["kind"] for d in preview}
     rendered = (tmp_path / "helm-values.staging.yaml").read_text()
     documents = [d for d in yaml.safe_load_all(rendered) if d]
     kinds = sorted(d["kind"] for d in documents)

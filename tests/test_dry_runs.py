@@ -8,6 +8,7 @@ be one that changes something.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -18,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPOSITORY
-from tests.test_entry_points import recorded_config  # noqa: F401 - the fixture
+from tests.test_entry_points import (
+    CLOSED_PORT_KUBECONFIG,
+    recorded_config,  # noqa: F401 - the fixture
+)
 
 # The real `invoke`/`nox` entry points as subprocesses (about 0.8 s each): the full gate
 # runs them; the quick local gate (`nox -s logic`) leaves them out.
@@ -31,7 +35,9 @@ case "$(basename "$0") $*" in
   "helm history"*) echo "[]" ;;
   "helm status"*) echo "{{}}" ;;
   "kubectl config current-context"*) echo aegis-staging ;;
-  *"get pods"*|*"get configmaps"*) echo '{{"items": []}}' ;;
+  *"get pods"*|*"get configmaps"*|*"get namespaces"*) echo '{{"items": []}}' ;;
+  *"get namespace "*) echo 'Error from server (NotFound): namespaces "x" not found' >&2; exit 1 ;;
+  "helm list"*) echo "[]" ;;
   "kubectl version"*) echo "Client Version: v1.35.2" ;;
   "trivy --version"*) echo "Version: 0.76.0" ;;
   "docker info"*) echo 20.10.24 ;;
@@ -58,6 +64,7 @@ TASKS = [
     ("sbom", "--app", "monitor-api", "--output", "sbom.cdx.json"),
     ("provenance", "--app", "monitor-api"), ("keygen", "--private-key", "/tmp/aegis-dry.pem"),
     ("pipeline", "--env", "staging"), ("pipeline", "--offline"), ("down",),
+    ("preview", "--pr", "7"), ("preview-down", "--pr", "7"), ("preview-gc",), ("preview-list",),
 ]  # fmt: skip
 
 
@@ -92,6 +99,7 @@ def test_a_dry_run_changes_nothing(
         "AEGIS_TOOLS_DIR": str(tools),
         "AEGIS_CONFIG": str(recorded_config),
         "GITHUB_TOKEN": "ghs_fake",
+        "KUBE_CONFIG_PREVIEW": base64.b64encode(CLOSED_PORT_KUBECONFIG.encode()).decode(),
         "AEGIS_CA_BUNDLE": "",
         "CI": "true",
     }

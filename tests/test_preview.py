@@ -40,8 +40,11 @@ def with_preview(**keys: object) -> dict[str, Any]:
 
 
 def test_previews_are_off_without_their_table_and_say_how_to_turn_them_on() -> None:
-    config = load_config(REPOSITORY / "pyproject.toml")
+    document = real_document()
+    del document["tool"]["aegis"]["preview"]
+    config = parse_config(document, SOURCE)
     assert config.preview is None
+    assert load_config(REPOSITORY / "pyproject.toml").preview is not None  # this repository's on
     with pytest.raises(ConfigError, match=r"\[tool.aegis.preview\].*docs/previews.md"):
         preview.settings_of(config)
 
@@ -191,7 +194,9 @@ def test_a_preview_deploys_as_its_own_release_into_its_own_namespace() -> None:
     assert config.release == "aegis-pr-7"
     assert list(config.environments) == ["preview"]
     assert config.environment("preview").namespace == "aegis-pr-7"
-    assert preview.chart_values(SETTINGS, 7) == {"ingress": {"host": "pr-7.preview.example.com"}}
+    assert preview.chart_values(SETTINGS, 7) == {
+        "ingress": {"enabled": True, "host": "pr-7.preview.example.com"}
+    }
 
 
 def test_values_merge_mapping_by_mapping_and_environments_bring_their_file() -> None:

@@ -24,18 +24,18 @@ from aegis_delivery.cluster.diff import ImageChange
 from aegis_delivery.cluster.helm import Revision
 from aegis_delivery.cluster.history import AuditEntry
 from aegis_delivery.console import JSON_SCHEMA_VERSION
+from aegis_delivery.documents_preview import (
+    ConfigPreview,
+    Document,
+    PreviewDocument,
+    PreviewListDocument,
+)
+from aegis_delivery.documents_preview import Open as _Open
 from aegis_delivery.release.attestation import Verdict
 from aegis_delivery.release.record import ReleaseRecord, StagedPlatform
 from aegis_delivery.verification import PodVerdict
 
 SCHEMA_VERSION = JSON_SCHEMA_VERSION  # one number: the console writes it into every document
-
-
-class Document(BaseModel):
-    """What every document holds; the rest is the command's own result."""
-
-    model_config = ConfigDict(extra="allow")
-    schema_version: int = Field(alias="schema", ge=1, description="the compatibility version")
 
 
 class Failure(Document):
@@ -92,10 +92,6 @@ class ScanFailure(Failure, ScanDocument):
     """A scan that found problems: exit 3, and the whole result."""
 
 
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
 class ConfigApp(_Open):
     context: str
     dockerfile: str
@@ -127,6 +123,7 @@ class ConfigDocument(Document):
     gates: ConfigGates
     apps: dict[str, ConfigApp]
     environments: dict[str, ConfigEnvironment]
+    preview: ConfigPreview | None = Field(default=None, description="None: previews are off")
 
 
 class ToolState(_Open):
@@ -352,6 +349,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "diff": DiffDocument,
     "gate": GateDocument,
     "gate-failure": GateFailure,
+    "preview": PreviewDocument,
+    "previews": PreviewListDocument,
 }
 
 

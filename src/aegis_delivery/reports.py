@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from aegis_delivery.cluster.diff import ManifestDiff
     from aegis_delivery.cluster.history import AuditTrail
     from aegis_delivery.cluster.inspect import StatusReport
+    from aegis_delivery.preview_flow import PreviewList, PreviewOutcome
     from aegis_delivery.release.attestation import Inspection
     from aegis_delivery.release.keygen import NewKey
     from aegis_delivery.release.publish import ImagePlan
@@ -64,6 +65,23 @@ def config_document(config: DeliveryConfig) -> dict[str, Any]:
             }
             for env in config.environments.values()
         },
+        "preview": _preview_settings(config),
+    }
+
+
+def _preview_settings(config: DeliveryConfig) -> dict[str, Any] | None:
+    preview = config.preview
+    if preview is None:
+        return None
+    return {
+        "namespace_prefix": preview.namespace_prefix,
+        "domain": preview.domain,
+        "kube_context": preview.kube_context,
+        "share_staging_credentials": preview.share_staging_credentials,
+        "ttl": preview.ttl.text,
+        "max_previews": preview.max_previews,
+        "timeout": preview.timeout.text,
+        "delete_timeout": preview.delete_timeout.text,
     }
 
 
@@ -325,3 +343,43 @@ def show_outcome(console: Console, outcome: DeployOutcome | StatusReport | Verif
         console.success(
             f"{outcome.environment}: revision {outcome.revision} ({outcome.description})"
         )
+
+
+def show_preview(console: Console, outcome: PreviewOutcome) -> None:
+    """A preview created, refreshed, skipped (a fork) or removed: its URL first."""
+    document = outcome.document()
+    console.summarize(f"Preview of #{outcome.number}", document)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    if outcome.deployed is not None:
+        show_outcome(console, outcome.deployed)
+    planned = " (planned: dry run)" if outcome.dry_run else ""
+    if outcome.status in ("created", "refreshed"):
+        console.success(
+            f"preview #{outcome.number} {outcome.status}{planned}: {outcome.url} (namespace "
+            f"{outcome.namespace}, expires {outcome.expires_at})"
+        )
+    elif outcome.status == "removed":
+        console.success(f"preview #{outcome.number} removed{planned}: namespace "
+                        f"{outcome.namespace} and its release")  # fmt: skip
+    else:
+        console.info(outcome.note)
+
+
+def show_previews(console: Console, found: PreviewList) -> None:
+    """Every preview (`preview-list`) or what gc did with each (`preview-gc`)."""
+    document = found.document()
+    console.summarize("Previews", document)
+    if console.json_mode:
+        console.emit_json(document)
+        return
+    rows = found.rows()
+    if not rows:
+        console.info("no previews")
+        return
+    column = "gc" if found.decisions else "status"
+    console.table("previews", ("pr", "sha", "age", "expires", "url", column), rows)
+    if found.decisions:
+        removed = sum(d.remove for d in found.decisions)
+        console.success(f"preview-gc: {removed} removed, {len(found.decisions) - removed} kept")

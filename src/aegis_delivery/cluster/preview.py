@@ -224,8 +224,9 @@ def preview_config(config: DeliveryConfig, number: int) -> DeliveryConfig:
 
 
 def chart_values(settings: PreviewSettings, number: int) -> dict[str, object]:
-    """What differs between two previews besides their images: the ingress host."""
-    return {"ingress": {"host": settings.host(number)}}
+    """What differs between two previews besides their images: the ingress host (the chart's
+    values.preview.yaml has the rest, with the ingress off until a host is given here)."""
+    return {"ingress": {"enabled": True, "host": settings.host(number)}}
 
 
 def credentials(environ: Mapping[str, str], settings: PreviewSettings) -> dict[str, str]:

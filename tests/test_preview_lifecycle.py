@@ -232,6 +232,9 @@ def test_the_cap_refuses_the_eleventh_naming_the_oldest(previews: Previews) -> N
     assert "the oldest are #1 (aegis-pr-1" in refused.value.message
     assert "aegis-pr-11" not in previews.namespaces()
     assert previews.statuses(11) == []
+    # One without a release (its deploy never ran) goes all the same.
+    assert previews.down(1).status == "removed"
+    assert "aegis-pr-1" not in previews.namespaces()
 
 
 def test_a_dry_run_asks_for_real_and_changes_nothing(previews: Previews) -> None:

@@ -41,8 +41,9 @@ def test_every_run_step_is_one_entry_point_call(step: dict[str, Any]) -> None:
 
 def test_triggers_and_no_pull_request_target() -> None:
     triggers = WORKFLOW[True]  # YAML 1.1 reads the key `on` as true
-    assert set(triggers) == {"push", "pull_request", "workflow_dispatch"}
+    assert set(triggers) == {"push", "pull_request", "schedule", "workflow_dispatch"}
     assert triggers["push"] == {"branches": ["main"], "tags": ["v*"]}
+    assert triggers["pull_request"]["types"] == ["opened", "synchronize", "reopened", "closed"]
     assert set(triggers["workflow_dispatch"]["inputs"]) == {"emergency_tag", "reason", "promote"}
     assert "pull_request_target" not in WORKFLOW_FILE.read_text()
 
@@ -55,12 +56,25 @@ def test_stage_order() -> None:
     assert JOBS["push"]["needs"] == "push-platform"
     assert JOBS["deploy"]["needs"] == "push"
     assert JOBS["verify"]["needs"] == "deploy"
+    assert JOBS["preview"]["needs"] == "push"
 
 
 def test_push_and_deploy_are_guarded() -> None:
     push_guard = JOBS["push-platform"]["if"]  # the merge job needs the platform jobs
     assert "github.event_name == 'push'" in push_guard
     assert "refs/heads/main" in push_guard and "refs/tags/v" in push_guard
+    # A pull request's build is published only from this repository, for its preview.
+    same = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert same in push_guard and same in JOBS["preview"]["if"]
+    assert same in JOBS["preview-down"]["if"] and "action == 'closed'" in JOBS["preview-down"]["if"]
+    fork = JOBS["preview-fork"]
+    assert same.replace("==", "!=") in fork["if"] and "secrets." not in str(fork)
+    assert fork["permissions"] == {"contents": "read"}
+    assert JOBS["preview-gc"]["if"] == "github.event_name == 'schedule'"
+    for name in ("test", "build"):  # a close or the schedule runs no gate and no build
+        assert (
+            JOBS[name]["if"] == "github.event_name != 'schedule' && github.event.action != 'closed'"
+        )
     deploy_guard = JOBS["deploy"]["if"]
     assert "refs/heads/main" in deploy_guard and "refs/tags" not in deploy_guard
     assert JOBS["deploy"]["environment"] == "staging"
@@ -111,6 +125,10 @@ def test_deploys_never_overlap_nor_cancel() -> None:
     for name in ("deploy", "emergency"):
         concurrency = JOBS[name]["concurrency"]
         assert concurrency == {"group": "deploy-staging", "cancel-in-progress": False}
+    # A push and a close of one pull request queue on its preview; neither cancels the other.
+    group = "preview-${{ github.event.pull_request.number }}"
+    for name in ("preview", "preview-down"):
+        assert JOBS[name]["concurrency"] == {"group": group, "cancel-in-progress": False}
 
 
 def test_actions_are_pinned_to_full_shas_with_versions() -> None:
@@ -136,7 +154,8 @@ def test_secrets_reach_steps_only_through_env() -> None:
                 assert str(value).startswith("${{ secrets.") and str(value).endswith("}}")
     used = set(re.findall(r"secrets\.(\w+)", WORKFLOW_FILE.read_text()))
     # AEGIS_SIGNING_KEY: the provenance signing key (docs/provenance.md).
-    assert used == {"KUBE_CONFIG", "GITHUB_TOKEN", "AEGIS_SIGNING_KEY"}
+    # KUBE_CONFIG_PREVIEW: the preview cluster's own credentials (docs/previews.md).
+    assert used == {"KUBE_CONFIG", "KUBE_CONFIG_PREVIEW", "GITHUB_TOKEN", "AEGIS_SIGNING_KEY"}
 
 
 def test_the_release_record_travels_from_push_to_deploy_and_verify() -> None:

@@ -214,9 +214,10 @@ def up(
 def _remove(runner: Runner, cluster: Cluster, settings: PreviewSettings, name: str) -> None:
     """Uninstall the release (absent is fine), then delete the namespace and wait for it."""
     uninstall = helm_cli.uninstall_argv(cluster.helm, cluster.target, cluster.environment)
-    result = runner.run(cluster.change(uninstall, f"uninstall release {name}"), check=False)
+    step = cluster.change(uninstall, f"uninstall release {name}", capture=True)
+    result = runner.run(step, check=False)
     if result.ran and not result.ok and not helm_cli.release_missing(result.stderr):
-        raise CommandFailed(uninstall[1], result.returncode, said(result))
+        raise CommandFailed(step.display(runner.masker), result.returncode, said(result))
     timeout = settings.delete_timeout.text
     argv = kube.delete_namespace_argv(cluster.kubectl, cluster.target.kube_context, name, timeout)
     try:

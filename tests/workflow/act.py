@@ -10,7 +10,9 @@ cannot be had here is local:
   jobs share; SARIF is validated, not uploaded);
 - GHCR is a local registry with htpasswd, logged into with a test token (`GITHUB_TOKEN`);
 - staging is the local Kubernetes API of the cluster tests, with a controller that makes pods
-  ready, given to the jobs as `KUBE_CONFIG` (base64 kubeconfig) exactly as GitHub would;
+  ready, given to the jobs as `KUBE_CONFIG` (base64 kubeconfig) exactly as GitHub would; the
+  preview cluster is the same API under the context `aegis-preview` (`KUBE_CONFIG_PREVIEW`),
+  seeded with the previews an event needs there before it runs (a close, the schedule);
 - the configuration is the project's, through `AEGIS_CONFIG`, with the registry pointed at
   the local one, vulnerability scanning off (Trivy's database cannot be fetched here), one
   platform (no arm64 runner here) and no NATS exec (no kubelet);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime as dt
 import gzip
 import json
 import os
@@ -40,6 +43,8 @@ from pathlib import Path
 
 import yaml
 
+from aegis_delivery import clock
+from aegis_delivery.cluster import preview
 from aegis_delivery.release import signing
 from tests.conftest import REPOSITORY, commit_checkout, without_actions_variables
 from tests.docker_support import CHECKOUT_COPY, LOCAL_BASES, LocalRegistry, docker
@@ -85,6 +90,13 @@ class Event:
     branch: str = "main"
     says: str = ""  # a line the log must hold (why a job refuses)
     tag: str = ""  # the image tag the run computes ({sha7}: the commit's)
+    action: str = "synchronize"  # a pull request event's action (closed: its preview goes)
+    fork: bool = False  # the pull request's head is another repository's
+    # Previews made before the run: pull request -> hours until it expires (< 0: expired).
+    seed: Mapping[int, float] = field(default_factory=dict)
+    gone: tuple[str, ...] = ()  # namespaces the run must have removed
+    kept: tuple[str, ...] = ()  # namespaces it must have left alone
+    namespace: str = "aegis-staging"  # where what it pushed is deployed
 
     def payload(self, sha: str) -> dict[str, object]:
         repository = {"full_name": "aegistrader/aegistrader", "name": "aegistrader",
@@ -93,16 +105,31 @@ class Event:
         if self.kind == "push":
             document.update(ref=self.ref, after=sha, head_commit={"id": sha})
         elif self.kind == "pull_request":
-            head = {"sha": sha, "ref": self.branch}
-            document.update(number=7, pull_request={"number": 7, "head": head,
-                                                    "base": {"ref": "main"}})  # fmt: skip
+            owner = "stranger" if self.fork else "aegistrader"
+            head = {
+                "sha": sha,
+                "ref": self.branch,
+                "repo": {"full_name": f"{owner}/aegistrader", "fork": self.fork},
+            }
+            pull = {
+                "number": 7,
+                "head": head,
+                "base": {"ref": "main", "repo": repository},
+                "user": {"login": owner if self.fork else ACTOR},
+                "state": "closed" if self.action == "closed" else "open",
+            }
+            document.update(number=7, action=self.action, pull_request=pull)  # fmt: skip
+        elif self.kind == "schedule":
+            document.update(schedule="23 */6 * * *")
         else:
             document.update(ref=self.ref, inputs=dict(self.inputs))
         return document
 
 
 ALL_JOBS = ("test", "build", "push-platform", "push", "deploy", "verify", "emergency",
-            "promote-read", "promote")  # fmt: skip
+            "promote-read", "promote", "preview", "preview-fork", "preview-down",
+            "preview-gc")  # fmt: skip
+PREVIEW_JOBS = ("preview", "preview-fork", "preview-down", "preview-gc")
 EVENTS = {
     event.name: event
     for event in (
@@ -110,8 +137,18 @@ EVENTS = {
               succeed=("test", "build", "push-platform", "push", "deploy", "verify"),
               absent=("emergency", "promote-read", "promote")),
         Event("pull_request", "pull_request", "refs/pull/7/merge", branch="feature/x",
-              tag="pr-7-{sha7}", succeed=("test", "build"),
-              absent=("push-platform", "push", "deploy", "verify", "emergency")),
+              tag="pr-7-{sha7}", namespace="aegis-pr-7",
+              succeed=("test", "build", "push-platform", "push", "preview"),
+              absent=("deploy", "verify", "emergency", "preview-fork", "preview-down")),
+        Event("pull_request-fork", "pull_request", "refs/pull/7/merge", branch="feature/x",
+              fork=True, tag="pr-7-{sha7}", jobs=("preview-fork",), succeed=("preview-fork",),
+              says="no preview for a pull request from a fork"),
+        Event("pull_request-closed", "pull_request", "refs/pull/7/merge", branch="feature/x",
+              action="closed", jobs=("preview-down",), seed={7: 10, 8: 10},
+              succeed=("preview-down",), gone=("aegis-pr-7",), kept=("aegis-pr-8",)),
+        Event("schedule", "schedule", "refs/heads/main", jobs=("preview-gc",),
+              seed={3: -1, 4: 10}, succeed=("preview-gc",), gone=("aegis-pr-3",),
+              kept=("aegis-pr-4",)),
         Event("tag", "push", "refs/tags/v1.2.3", tag="v1.2.3",
               succeed=("test", "build", "push-platform", "push"),
               absent=("deploy", "verify", "emergency")),
@@ -175,7 +212,15 @@ class ActRun:
                     found.append(f"{job} started before {need} ended (needs: {need})")
         # every job that ran `--summary` steps wrote its step summary; tags name this commit
         tag = self.event.tag.replace("{sha7}", sha7)
-        for job in ("build", "push-platform", "push", "deploy", "verify", "emergency"):
+        for job in (
+            "build",
+            "push-platform",
+            "push",
+            "deploy",
+            "verify",
+            "emergency",
+            *PREVIEW_JOBS,
+        ):
             ran = self.jobs.get(job)
             if ran and ran.result == "success" and not self.summaries.get(job, "").strip():
                 found.append(f"{job}: no step summary")
@@ -391,6 +436,9 @@ def run_event(
             api.add_namespace("aegis-staging")
             kubeconfig = api.kubeconfig(directory / "kubeconfig.yaml", "aegis-staging",
                                         "aegis-staging")  # fmt: skip
+            previews = api.kubeconfig(directory / "kubeconfig-preview.yaml", "aegis-preview",
+                                      "default")  # fmt: skip
+            seed_previews(api, event.seed)
             controller.start(delay=0)
             config = settings(sandbox, registry.host)
             environ = act_environment(os.environ)
@@ -402,6 +450,7 @@ def run_event(
                 "-P", "ubuntu-24.04=-self-hosted", "-P", "ubuntu-24.04-arm=-self-hosted",
                 "--matrix", "arch:amd64",
                 "-s", f"GITHUB_TOKEN={TEST_TOKEN}", "-s", f"KUBE_CONFIG={kubeconfig}",
+                "-s", f"KUBE_CONFIG_PREVIEW={previews}",
                 "-s", f"AEGIS_SIGNING_KEY={SIGNING_KEY.private_pem}",
                 "--env", f"AEGIS_CONFIG={config.relative_to(sandbox)}",
                 "--env", f"AEGIS_ACT_ARTIFACTS={artifacts}",
@@ -442,6 +491,16 @@ def run_event(
         registry.stop()
 
 
+def seed_previews(api: LocalKubeAPI, seed: Mapping[int, float]) -> None:
+    """Previews as the toolkit leaves them: labelled, annotated namespaces (no release)."""
+    now = clock.now()
+    for number, hours in seed.items():
+        created = now - dt.timedelta(hours=1)
+        ttl = int((now - created).total_seconds() + hours * 3600)
+        stamp = preview.Stamp(number, "0" * 40, ACTOR, f"pr-{number}-0000000", "", created, ttl)
+        api.put("v1/namespaces", json.loads(stamp.manifest(f"aegis-pr-{number}")))
+
+
 def helm_descriptions(api: LocalKubeAPI, namespace: str) -> list[str]:
     """helm's release records as the API stores them (gzip, base64 twice), oldest first."""
     found = []
@@ -457,14 +516,17 @@ def outcome_problems(run: ActRun, api: LocalKubeAPI, registry: ActRegistry, sha7
     """What the run left behind matches what it built: the release record (an artifact between
     jobs) = the registry's tags = the Deployments staging runs = helm's audit description."""
     event, problems = run.event, []
+    left = {ns["metadata"]["name"] for ns in api.list("v1/namespaces")}
+    problems += [f"namespace {name} is still there" for name in event.gone if name in left]
+    problems += [f"namespace {name} was removed" for name in event.kept if name not in left]
     tag = event.tag.replace("{sha7}", sha7)
     apps = ("monitor-api", "monitor-ui")
     served = {app: manifest_digest(registry, f"aegistrader/aegistrader/{app}", tag) for app in apps}
-    pushed = event.name in {"push", "tag", "dispatch"}
+    pushed = event.name in {"push", "tag", "dispatch", "pull_request"}
     if not pushed:
         problems += [f"{app}:{tag} was pushed by a {event.name}" for app, d in served.items() if d]
         return problems
-    artifact = {"push": "release", "tag": "release", "dispatch": "emergency-release"}[event.name]
+    artifact = "emergency-release" if event.name == "dispatch" else "release"
     record_file = run.artifacts / artifact / "release.json"
     if not record_file.is_file():
         return [f"no release record in the {artifact!r} artifact"]
@@ -481,19 +543,22 @@ def outcome_problems(run: ActRun, api: LocalKubeAPI, registry: ActRegistry, sha7
             problems.append(f"{app}: latest is {latest} after a {event.name} (main builds only)")
     if event.name == "tag":
         return problems  # a release tag is published, not deployed
+    release = "aegis" if event.namespace == "aegis-staging" else event.namespace
     for app in apps:
-        deployment = api.get("apps/v1/deployments", "aegis-staging", f"aegis-{app}")
+        deployment = api.get("apps/v1/deployments", event.namespace, f"{release}-{app}")
         image = (
             ""
             if deployment is None
             else str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
         )
         if not image.endswith(f"@{digests.get(app)}"):
-            problems.append(f"{app}: staging runs {image or 'nothing'}, not @{digests.get(app)}")
-    history = helm_descriptions(api, "aegis-staging")
+            problems.append(f"{app}: {event.namespace} runs {image or 'nothing'}, not "
+                            f"@{digests.get(app)}")  # fmt: skip
+    history = helm_descriptions(api, event.namespace)
     expected = f"1 deployed tag={tag} sha={sha7} by={ACTOR}"
     if len(history) != 1 or not history[0].startswith(expected):
-        problems.append(f"staging's helm history is {history}, expected [{expected!r}...]")
+        problems.append(f"{event.namespace}'s helm history is {history}, expected "
+                        f"[{expected!r}...]")  # fmt: skip
     return problems
 
 

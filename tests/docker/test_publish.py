@@ -252,12 +252,20 @@ def test_a_pull_request_is_not_published_without_force(
     local_registry: LocalRegistry, tmp_path: Path, console: RecordingConsole
 ) -> None:
     config = config_for(local_registry, tmp_path)
-    pr = BuildContext("github", "pull_request", "refs/pull/3/merge", SHA, "o/r", "t", 3, SHA)
-    image_plan = publish.plan_images(config, context=pr, environ={})
-    with pytest.raises(InputError, match="pass --force"), Runner(console, console.masker) as runner:
-        publish.release(
-            runner, config, image_plan, force=False, environ=environment(local_registry)
-        )
+    # A fork's pull request never publishes; nor does any when previews are off.
+    fork = BuildContext("github", "pull_request", "refs/pull/3/merge", SHA, "o/r", "t", 3, SHA,
+                        pull_request_fork=True)  # fmt: skip
+    pr = replace(fork, pull_request_fork=False)
+    for context, settings in ((fork, config), (pr, replace(config, preview=None))):
+        plan = publish.plan_images(settings, context=context, environ={})
+        with (
+            pytest.raises(InputError, match="pass --force"),
+            Runner(console, console.masker) as runner,
+        ):
+            publish.release(
+                runner, settings, plan, force=False, environ=environment(local_registry)
+            )
+    image_plan = publish.plan_images(config, context=fork, environ={})
     with (
         pytest.raises(InputError, match="set GITHUB_TOKEN"),
         Runner(console, console.masker) as runner,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeGuard
 
 from aegis_delivery import clock, github
 from aegis_delivery.ci import current_user
@@ -127,6 +128,11 @@ def _retarget(cluster: Cluster, config: DeliveryConfig, number: int) -> Cluster:
 UNKNOWN: Mapping[str, object] = {"unknown": True}  # a dry run's unanswered question
 
 
+def _found(namespace: Mapping[str, object] | None) -> TypeGuard[Mapping[str, object]]:
+    """Whether the API answered with a namespace (not absent, not unasked)."""
+    return namespace is not None and namespace is not UNKNOWN
+
+
 def _namespace(runner: Runner, cluster: Cluster, name: str) -> Mapping[str, object] | None:
     """The namespace as the API holds it; None when absent, UNKNOWN when not asked."""
     argv = kube.namespace_json_argv(cluster.kubectl, cluster.target.kube_context, name)
@@ -147,9 +153,10 @@ def _previews(runner: Runner, cluster: Cluster) -> list[rules.Preview]:
     return rules.parse_namespaces(result.stdout) if result.ran else []
 
 
-def _pull_request_context(config: DeliveryConfig, number: int, environ: Mapping[str, str]) -> (
-    BuildContext
-):  # fmt: skip
+def _pull_request_context(
+    config: DeliveryConfig, number: int, environ: Mapping[str, str]
+) -> BuildContext:
+    """This run's context; in a pull request's run, --pr must be that pull request."""
     context = detect(config.root, environ)
     if context.pull_request is not None and context.pull_request != number:
         raise InputError(
@@ -183,7 +190,7 @@ def up(
     record = _record_for(config, number)
     settings, chosen, env, cluster = _cluster(runner, config, number, environ)
     existing = _namespace(runner, cluster, name)
-    if existing not in (None, UNKNOWN) and not rules.owned(existing, number):
+    if _found(existing) and not rules.owned(existing, number):
         raise rules.foreign(name)
     refusal = rules.cap_refusal(_previews(runner, cluster), settings, number)
     if refusal is not None:
@@ -192,7 +199,7 @@ def up(
     stamp = rules.Stamp(number, record.source.sha, author, record.tag, url, clock.now(),
                         settings.ttl.seconds)  # fmt: skip
     context_name = cluster.target.kube_context
-    if existing in (None, UNKNOWN):
+    if not _found(existing):
         step = cluster.change(
             kube.namespace_create_argv(cluster.kubectl, context_name),
             f"create namespace {name} (preview of #{number})",
@@ -206,7 +213,7 @@ def up(
     request = DeployRequest(ENVIRONMENT, yes=True, values=rules.chart_values(settings, number))
     deployed = deploy(runner, chosen, request, env, record=record)
     expires = stamp.annotations()[rules.EXPIRES_AT]
-    status = "refreshed" if existing not in (None, UNKNOWN) else "created"
+    status = "refreshed" if _found(existing) else "created"
     return PreviewOutcome("up", number, name, url, status, expires_at=expires, deployed=deployed,
                           dry_run=runner.dry_run)  # fmt: skip
 
@@ -236,7 +243,7 @@ def down(
     settings, _, _, cluster = _cluster(runner, config, number, environ)
     name = settings.name(number)
     existing = _namespace(runner, cluster, name)
-    if existing not in (None, UNKNOWN) and not rules.owned(existing, number):
+    if _found(existing) and not rules.owned(existing, number):
         raise rules.foreign(name)
     if existing is None:
         note = f"no preview of #{number} ({name} does not exist): nothing to remove"
@@ -248,7 +255,7 @@ def down(
 
 def listing(runner: Runner, config: DeliveryConfig, environ: Mapping[str, str]) -> PreviewList:
     """Every preview with its release's status."""
-    settings, _, _, cluster = _cluster(runner, config, 0, environ)
+    settings, _, _, cluster = _cluster(runner, config, 0, environ)  # 0: only the context counts
     previews = _previews(runner, cluster)
     pattern = f"^{settings.namespace_prefix}[0-9]+$"
     argv = helm_cli.list_argv(cluster.helm, cluster.target.kube_context, pattern)
@@ -259,7 +266,7 @@ def listing(runner: Runner, config: DeliveryConfig, environ: Mapping[str, str]) 
 
 def gc(runner: Runner, config: DeliveryConfig, environ: Mapping[str, str]) -> PreviewList:
     """Remove every preview that has expired or whose pull request GitHub says is closed."""
-    settings, _, _, cluster = _cluster(runner, config, 0, environ)
+    settings, _, _, cluster = _cluster(runner, config, 0, environ)  # retargeted per removal
     previews = _previews(runner, cluster)
     repository = environ.get("GITHUB_REPOSITORY", "").strip()
     numbers = [p.number for p in previews if not p.keep]

@@ -85,6 +85,15 @@ def test_the_list_below_covers_every_task() -> None:
 def test_a_dry_run_changes_nothing(
     tmp_path: Path, recorded_config: Path, arguments: tuple[str, ...], how: str  # noqa: F811
 ) -> None:
+    log = fake_tools(tmp_path)
+    result = run_task(tmp_path, recorded_config, arguments, how)
+    ran = log.read_text().splitlines()
+    changing = [command for command in ran if CHANGING.match(command)]
+    assert changing == [], (changing, result.stdout[-2000:], result.stderr[-2000:])
+
+
+def fake_tools(tmp_path: Path) -> Path:
+    """The recording fakes in tmp_path/tools; returns their log."""
     tools = tmp_path / "tools"
     tools.mkdir()
     log = tmp_path / "commands.log"
@@ -93,6 +102,14 @@ def test_a_dry_run_changes_nothing(
         fake = tools / name
         fake.write_text(FAKE.format(log=log, digest="a" * 64))
         fake.chmod(0o755)
+    return log
+
+
+def run_task(
+    tmp_path: Path, recorded_config: Path, arguments: tuple[str, ...], how: str  # noqa: F811
+) -> subprocess.CompletedProcess[str]:
+    """`invoke` with the fakes first on PATH, as CI runs it; the values file untouched."""
+    tools = tmp_path / "tools"
     environ = {
         **os.environ,
         "PATH": f"{tools}:{os.environ['PATH']}",
@@ -105,7 +122,7 @@ def test_a_dry_run_changes_nothing(
     }
     if how == "--dry":
         argv = ["--dry", *arguments]
-    elif arguments[0] in {"config", "doctor", "tags"}:
+    elif how == "real" or arguments[0] in {"config", "doctor", "tags"}:
         argv = list(arguments)  # questions only: these tasks have no --dry-run of their own
     else:
         argv = [*arguments, "--dry-run"]
@@ -116,7 +133,20 @@ def test_a_dry_run_changes_nothing(
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert "Traceback" not in result.stderr, result.stderr
-    ran = log.read_text().splitlines()
-    changing = [command for command in ran if CHANGING.match(command)]
-    assert changing == [], (changing, result.stdout[-2000:], result.stderr[-2000:])
     assert (values.read_text() if values.exists() else None) == before
+    return result
+
+
+@pytest.mark.parametrize(
+    ("task", "number"),
+    [("preview", "0"), ("preview", "-1"), ("preview", "12a"), ("preview", "1" * 20),
+     ("preview-down", "\u0661")],  # an Arabic-Indic digit one: not ASCII
+)  # fmt: skip
+def test_a_bad_pull_request_number_is_exit_2_with_nothing_called(
+    tmp_path: Path, recorded_config: Path, task: str, number: str  # noqa: F811
+) -> None:
+    log = fake_tools(tmp_path)
+    result = run_task(tmp_path, recorded_config, (task, f"--pr={number}"), "real")
+    assert result.returncode == 2, result.stderr
+    assert "invalid pull request number" in result.stderr
+    assert log.read_text() == ""

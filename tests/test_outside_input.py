@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from aegis_delivery.cluster.helm import parse_history
 from aegis_delivery.cluster.kube import parse_lease
+from aegis_delivery.cluster.verify import _tail
 from aegis_delivery.config import Duration, load_config
 from aegis_delivery.errors import AegisError, InputError
 from aegis_delivery.release.context import github_repository
@@ -219,3 +220,20 @@ def test_a_bad_github_repository_stops_the_image_plan_before_anything_runs() -> 
     config = load_config(REPOSITORY / "pyproject.toml")
     with pytest.raises(InputError, match="GITHUB_REPOSITORY='/srv/checkout'"):
         plan_images(config, environ=environ)
+
+
+@given(st.lists(st.text(alphabet="abc: -", max_size=40), max_size=12), st.integers(1, 120))
+def test_a_command_output_tail_keeps_whole_lines_that_fit(lines: list[str], limit: int) -> None:
+    text = "\n".join(lines)
+    tail = _tail(text, limit)
+    assert len(tail) <= limit
+    assert text.strip().endswith(tail)
+    whole = text.strip().splitlines()
+    if whole and len(whole[-1]) <= limit:  # the tail starts where a line starts
+        assert tail in {"\n".join(whole[i:]) for i in range(len(whole))}
+
+
+def test_helm_tests_output_keeps_the_release_name() -> None:
+    said = "NAME: aegis-pr-7\n" + "LAST DEPLOYED: Mon Dec  7 23:44:46 2026\n" * 10
+    assert _tail(said, 300).startswith("LAST DEPLOYED")
+    assert _tail("NAME: aegis-pr-7\nPHASE: Succeeded", 300) == "NAME: aegis-pr-7\nPHASE: Succeeded"

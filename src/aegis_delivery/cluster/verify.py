@@ -19,7 +19,14 @@ POLL_SECONDS = 5.0
 
 
 def _tail(text: str, characters: int) -> str:
-    return text.strip()[-characters:]
+    """The last whole lines of *text* that fit in *characters* (helm test's "NAME: aegis-pr-7",
+    not "egis-pr-7"); only a last line longer than that is cut."""
+    kept: list[str] = []
+    for line in reversed(text.strip().splitlines()):
+        if kept and sum(len(k) + 1 for k in kept) + len(line) > characters:
+            break
+        kept.append(line)
+    return "\n".join(reversed(kept))[-characters:]
 
 
 def diagnose(runner: Runner, cluster: Cluster) -> list[str]:

@@ -383,7 +383,9 @@ def test_a_release_left_pending_is_refused_then_recovered(cluster: Cluster, tmp_
 def test_two_deploys_at_once_one_waits_for_the_lease_and_gives_up(cluster: Cluster) -> None:
     cluster.record("main-1111111", DIGESTS_V1)
     cluster.deploy()
-    cluster.controller.start(delay=6)  # the first deploy's rollout takes 6 s: it holds the lock
+    # The first deploy's rollout waits until the second has given up: it holds the lock until
+    # then, however long the second takes to reach the lock on a busy machine.
+    cluster.controller.start(delay=600)
     cluster.record("main-2222222", DIGESTS_V2)
     results: dict[str, str] = {}
 
@@ -405,8 +407,9 @@ def test_two_deploys_at_once_one_waits_for_the_lease_and_gives_up(cluster: Clust
         time.sleep(0.1)
     second = threading.Thread(target=run, args=("ben",))
     second.start()
-    for thread in (first, second):
-        thread.join(90)
+    second.join(60)
+    cluster.controller.start(delay=0)  # now the first deploy's pods become ready
+    first.join(60)
     assert results["ann"] == "deployed", results
     assert "another deploy holds the lock 'aegis-deploy-aegis'" in results["ben"]
     assert "ann@" in results["ben"] and "waited 3s" in results["ben"]

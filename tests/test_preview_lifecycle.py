@@ -35,7 +35,7 @@ from tests.kube_api import JSON, FakeCluster, LocalKubeAPI
 from tests.published import printed
 from tests.records import provenance_off, release_record
 from tests.services import require
-from tests.test_cluster_lifecycle import FAKE_DOCKER
+from tests.test_cluster_lifecycle import FAKE_DOCKER, policy_by_tag
 
 pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
 TOOLS = tools_directory(REPOSITORY)
@@ -65,6 +65,7 @@ class PullRequests(http.server.BaseHTTPRequestHandler):
 @dataclass
 class Previews:
     api: LocalKubeAPI
+    controller: FakeCluster
     config: DeliveryConfig
     environ: dict[str, str]
     console: RecordingConsole
@@ -73,8 +74,10 @@ class Previews:
     def at(self, moment: dt.datetime) -> None:
         self.monkeypatch.setattr(clock, "now", lambda: moment)
 
-    def up(self, number: int, sha: str) -> preview_flow.PreviewOutcome:
-        record = release_record(f"pr-{number}-{sha[:7]}", digests=DIGESTS)
+    def up(
+        self, number: int, sha: str, digests: dict[str, str] = DIGESTS
+    ) -> preview_flow.PreviewOutcome:
+        record = release_record(f"pr-{number}-{sha[:7]}", digests=digests)
         record = record.model_copy(update={"source": record.source.model_copy(update={"sha": sha})})
         self.config.build.release_file.write_text(record.text())
         with Runner(self.console, self.console.masker, grace_seconds=5) as runner:
@@ -138,7 +141,7 @@ def previews(
         encoded = api.kubeconfig(tmp_path / "kubeconfig.yaml", CONTEXT, "default")
         controller.start(delay=0)
         environ = {"KUBE_CONFIG_PREVIEW": encoded, "USER": "ops"}
-        found = Previews(api, config, environ, RecordingConsole(Masker()), monkeypatch)
+        found = Previews(api, controller, config, environ, RecordingConsole(Masker()), monkeypatch)
         found.at(T0)
         yield found
         assert controller.errors == []
@@ -268,3 +271,22 @@ def test_a_fork_gets_no_preview_and_is_told_why(previews: Previews, tmp_path: Pa
     assert "aegis-pr-12" not in previews.namespaces()
     with pytest.raises(InputError, match="pull request #12"):
         previews.up(13, "1" * 40)
+
+
+def test_a_first_deploy_that_fails_leaves_no_preview_and_a_refresh_keeps_its_own(
+    previews: Previews,
+) -> None:
+    previews.up(6, "6" * 40)
+    settings = previews.config.preview
+    assert settings is not None
+    short = replace(settings, timeout=Duration.parse("3s"))
+    previews.config = replace(previews.config, preview=short)
+    broken = {"monitor-api": "sha256:" + "9" * 64, "monitor-ui": DIGESTS["monitor-ui"]}
+    previews.controller.start(policy_by_tag({broken["monitor-api"]: "crashloop"}), 0)
+    with pytest.raises(AegisError, match="failed"):
+        previews.up(5, "5" * 40, broken)
+    assert "aegis-pr-5" not in previews.namespaces()
+    with pytest.raises(AegisError, match="failed"):
+        previews.up(6, "7" * 40, broken)  # a refresh that fails: the last good one stays
+    assert "aegis-pr-6" in previews.namespaces()
+    assert previews.statuses(6)[-1][1] == "deployed"

@@ -25,7 +25,7 @@ from aegis_delivery.cluster.deploy import DeployOutcome, DeployRequest, deploy
 from aegis_delivery.cluster.helm import Target
 from aegis_delivery.config import DeliveryConfig
 from aegis_delivery.config_preview import ENVIRONMENT, PreviewSettings
-from aegis_delivery.errors import AegisError, CommandFailed, InputError
+from aegis_delivery.errors import AegisError, CommandFailed, InputError, Interrupted
 from aegis_delivery.release.context import BuildContext, detect
 from aegis_delivery.release.record import ReleaseRecord, read_record
 from aegis_delivery.runner import Runner
@@ -211,7 +211,15 @@ def up(
         step = cluster.change(argv, f"refresh namespace {name}: expires later", capture=True)
     runner.run(step)
     request = DeployRequest(ENVIRONMENT, yes=True, values=rules.chart_values(settings, number))
-    deployed = deploy(runner, chosen, request, env, record=record)
+    try:
+        deployed = deploy(runner, chosen, request, env, record=record)
+    except AegisError as failure:
+        if not _found(existing) and not isinstance(failure, Interrupted):
+            # A first deploy that failed leaves no empty preview behind (its release was
+            # uninstalled by the deploy); a refresh keeps what ran before it.
+            runner.console.warn(f"removing namespace {name}: its first deploy failed")
+            _remove(runner, cluster, settings, name)
+        raise
     expires = stamp.annotations()[rules.EXPIRES_AT]
     status = "refreshed" if _found(existing) else "created"
     return PreviewOutcome("up", number, name, url, status, expires_at=expires, deployed=deployed,
@@ -231,8 +239,9 @@ def _remove(runner: Runner, cluster: Cluster, settings: PreviewSettings, name: s
         runner.run(cluster.change(argv, f"delete namespace {name}, waiting up to {timeout}"))
     except CommandFailed as failure:
         raise AegisError(
-            f"namespace {name} is not gone after {timeout} ({failure.message.splitlines()[-1]}):"
-            f" `kubectl get namespace {name} -o yaml` shows what holds it (finalizers)"
+            f"namespace {name} could not be deleted, or is not gone after {timeout} "
+            f"({failure.message.splitlines()[-1]}): `kubectl get namespace {name} -o yaml` "
+            "shows what holds it (finalizers)"
         ) from None
 
 

@@ -1,161 +1,19 @@
-#!/usr/bin/env -S uv run --script
-# /// script
-# dependencies = ["nox>=2025.2.9"]
-# ///
 """AegisTrader quality gates. ``nox`` runs them all; ``nox -s NAME`` runs one.
 
-Thresholds and tool settings live in pyproject.toml; this file only says what runs.
+The gates are the toolkit's (``aegis_delivery.nox_sessions``), registered the one way any
+repository registers them; thresholds and tool settings live in pyproject.toml. What follows
+``register()`` are the sessions only this repository has.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import sys
-from pathlib import Path
 
 import nox
 
-nox.needs_version = ">=2025.2.9"
-# uv creates the environments and installs them from the committed uv.lock.
-nox.options.default_venv_backend = "uv"
-nox.options.reuse_venv = "yes"
-nox.options.error_on_missing_interpreters = True
+from aegis_delivery.nox_sessions import BYTECODE_CACHED, TOOLS_INSTALLER, install, register
 
-PYPROJECT = nox.project.load_toml("pyproject.toml")
-AEGIS = PYPROJECT["tool"]["aegis"]
-
-
-def uv() -> tuple[str, ...]:
-    """uv on PATH (CI's setup-uv), else the one installed beside nox (scripts/bootstrap)."""
-    found = shutil.which("uv")
-    return (found,) if found else (sys.executable, "-m", "uv")
-
-
-def install(session: nox.Session, group: str) -> None:
-    """The project and one dependency group (PEP 735), exactly as uv.lock pins them, compiled
-    to bytecode: where PYTHONDONTWRITEBYTECODE is set (many CI images and dev containers), every
-    interpreter the tests start would otherwise compile all its imports from source again."""
-    session.run_install(
-        *uv(), "sync", "--locked", "--compile-bytecode", "--no-default-groups", "--group", group,
-        env={"UV_PROJECT_ENVIRONMENT": str(session.virtualenv.location)},
-        external=True,
-    )  # fmt: skip
-
-
-# The test sessions keep bytecode caches (git and the image builds ignore __pycache__) whatever
-# PYTHONDONTWRITEBYTECODE says: without them each pytest worker rewrites and compiles every test
-# module and plugin again, and each of the ~130 entry-point interpreters compiles the toolkit.
-BYTECODE_CACHED: dict[str, str | None] = {"PYTHONDONTWRITEBYTECODE": None}
-
-
-def workers() -> tuple[str, ...]:
-    """pytest-xdist's processes ([tool.aegis.gates] test_workers); tests/conftest.py keeps the
-    tests that share a resource on one of them."""
-    count = int(AEGIS["gates"]["test_workers"])
-    return ("--numprocesses", str(count)) if count else ()
-
-
-@nox.session
-def lint(session: nox.Session) -> None:
-    """Lint with ruff (rules, including security ones, in pyproject.toml)."""
-    install(session, "lint")
-    session.run("ruff", "check", ".", *session.posargs)
-
-
-@nox.session
-def format(session: nox.Session) -> None:
-    """Check formatting with black; `nox -s format -- --fix` rewrites the files."""
-    install(session, "format")
-    if "--fix" in session.posargs:
-        session.run("black", ".")
-    else:
-        session.run("black", "--check", "--diff", ".", *session.posargs)
-
-
-@nox.session
-def typecheck(session: nox.Session) -> None:
-    """mypy --strict, then the annotation-coverage figure and its gate."""
-    install(session, "typecheck")
-    session.run("mypy", *session.posargs)
-    session.run("python", "-m", "aegis_delivery.annotation_coverage")
-
-
-@nox.session
-def tests(session: nox.Session) -> None:
-    """pytest with branch coverage; fails under [tool.coverage.report] fail_under."""
-    install(session, "test")
-    # `invoke gate --json` reads the figure there (gate_figures: FIGURES_ENV, COVERAGE_FIGURE)
-    figures = os.environ.get("AEGIS_GATE_FIGURES")
-    report = (f"--cov-report=json:{figures}/coverage.json",) if figures else ()
-    session.run(
-        "pytest", *workers(), "--cov", "--cov-report=term-missing", *report, *session.posargs,
-        env=BYTECODE_CACHED,
-    )  # fmt: skip
-
-
-@nox.session(default=False)
-def logic(session: nox.Session) -> None:
-    """The logic tests only, in-process (no Docker, cluster, binaries, UI, or entry-point
-    subprocesses): the quick local gate."""
-    install(session, "test")
-    marks = "not docker and not cluster and not binaries and not ui and not entry"
-    session.run("pytest", *workers(), "-q", "-m", marks, *session.posargs, env=BYTECODE_CACHED)
-
-
-@nox.session
-def dockerfiles(session: nox.Session) -> None:
-    """hadolint on every app's Dockerfile; fails at [tool.aegis.gates] dockerfile level."""
-    install(session, "dockerfiles")
-    threshold = AEGIS["gates"]["dockerfile_failure_threshold"]
-    paths = [app["dockerfile"] for app in AEGIS["apps"].values()]
-    session.run("hadolint", "--failure-threshold", threshold, *paths, *session.posargs)
-
-
-@nox.session
-def chart(session: nox.Session) -> None:
-    """helm lint/template (helm 3 and 4) per values file, schema validation, trivy config."""
-    install(session, "chart")
-    session.run("scripts/install-tools", external=True)
-    session.run("python", "-m", "aegis_delivery.chart_gate", *session.posargs)
-
-
-@nox.session
-def workflows(session: nox.Session) -> None:
-    """actionlint and zizmor (offline) on the CI/CD workflow: no findings allowed."""
-    install(session, "workflows")
-    session.run("actionlint", *session.posargs)
-    session.run("zizmor", "--offline", ".github/workflows")
-
-
-@nox.session
-def docs(session: nox.Session) -> None:
-    """The pages behind the README, built by MkDocs in strict mode (mkdocs.yml)."""
-    install(session, "docs")
-    # not --quiet: MkDocs then drops the warnings strict mode counts (a broken link passes)
-    session.run("mkdocs", "build", "--strict", *session.posargs)
-
-
-@nox.session
-def build(session: nox.Session) -> None:
-    """The library as a distribution: wheel and sdist built by `uv build`, checked by `twine
-    check --strict` and by aegis_delivery.distribution (py.typed in, nothing of the monorepo,
-    one version), then installed into a clean environment where `import aegis_delivery` must
-    not load Docker, Kubernetes or other heavy libraries."""
-    install(session, "build")
-    dist = Path(session.create_tmp()) / "dist"
-    shutil.rmtree(dist, ignore_errors=True)
-    session.run(*uv(), "build", "--out-dir", str(dist), external=True)
-    archives = sorted(str(path) for path in [*dist.glob("*.whl"), *dist.glob("*.tar.gz")])
-    session.run("twine", "check", "--strict", *archives)
-    session.run("python", "-m", "aegis_delivery.distribution", str(dist))
-    clean = Path(session.create_tmp()) / "clean"
-    session.run(*uv(), "venv", "--quiet", "--clear", str(clean), external=True)
-    wheel = next(dist.glob("*.whl"))
-    session.run(*uv(), "pip", "install", "--quiet", "--python", str(clean / "bin" / "python"),
-                str(wheel), external=True)  # fmt: skip
-    check = [str(clean / "bin" / "python"), "-I", "-m", "aegis_delivery.distribution"]
-    session.run(*check, "--import-check", external=True)
+register()
 
 
 @nox.session(default=False)
@@ -163,7 +21,7 @@ def workflow(session: nox.Session) -> None:
     """The CI/CD workflow's jobs run for real by act on this machine, as the events GitHub
     sends (push to main, pull request, tag, dispatch); `-- --event pull_request` runs one."""
     install(session, "test")
-    session.run("scripts/install-tools", external=True)
+    session.run(TOOLS_INSTALLER, external=True)
     session.run("python", "-m", "tests.workflow.act", *session.posargs, env=BYTECODE_CACHED)
 
 
@@ -181,7 +39,7 @@ def system(session: nox.Session) -> None:
 @nox.session(default=False, venv_backend="none")
 def tools(session: nox.Session) -> None:
     """Install the pinned helm 4, helm 3, kubectl and trivy into .tools/bin."""
-    session.run("scripts/install-tools", external=True)
+    session.run(TOOLS_INSTALLER, external=True)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,6 @@ def test_the_annotation_gate_writes_its_figure_only_when_asked(
 
 
 def test_the_noxfile_writes_the_coverage_figure_where_the_gate_reads_it() -> None:
-    noxfile = (REPOSITORY / "noxfile.py").read_text()
+    noxfile = (REPOSITORY / "src/aegis_delivery/nox_sessions.py").read_text()
     assert f'os.environ.get("{gate_figures.FIGURES_ENV}")' in noxfile
     assert f"--cov-report=json:{{figures}}/{gate_figures.COVERAGE_FIGURE}" in noxfile

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-import tasks
+from aegis_delivery import tasks_release as tasks
 from aegis_delivery.errors import InputError
 from aegis_delivery.release import oci, oci_client, sbom
 from aegis_delivery.release.oci import ImageRef, RegistryError

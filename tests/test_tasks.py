@@ -11,7 +11,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-import tasks
+from aegis_delivery import tasks_release as tasks
 from aegis_delivery.errors import ExitCode, GateFailed
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner

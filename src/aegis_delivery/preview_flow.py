@@ -184,8 +184,7 @@ def up(
     settings = rules.settings_of(config)
     name, url = settings.name(number), f"https://{settings.host(number)}"
     context = _pull_request_context(config, number, environ)
-    if context.pull_request_fork:
-        runner.console.warn(FORK_NOTE)
+    if context.pull_request_fork:  # the report says why, on the console and in the summary
         return PreviewOutcome("up", number, name, "", "skipped", FORK_NOTE)
     record = _record_for(config, number)
     settings, chosen, env, cluster = _cluster(runner, config, number, environ)
@@ -256,7 +255,6 @@ def down(
         raise rules.foreign(name)
     if existing is None:
         note = f"no preview of #{number} ({name} does not exist): nothing to remove"
-        runner.console.info(note)
         return PreviewOutcome("down", number, name, "", "absent", note)
     _remove(runner, cluster, settings, name)
     return PreviewOutcome("down", number, name, "", "removed", dry_run=runner.dry_run)

@@ -226,6 +226,11 @@ class ActRun:
                 found.append(f"{job}: no step summary")
         if tag and "build" in self.jobs and tag not in self.summaries.get("build", ""):
             found.append(f"build: the step summary does not name the tag {tag}")
+        said = {"preview": "https://pr-7.preview.aegistrader.internal",
+                "preview-fork": "no preview for a pull request from a fork"}  # fmt: skip
+        for job, text in said.items():
+            if job in self.jobs and text not in self.summaries.get(job, ""):
+                found.append(f"{job}: the step summary does not say {text!r}")
         if TEST_TOKEN in self.output:
             found.append("the test token appears in act's log")
         return found

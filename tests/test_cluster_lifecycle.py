@@ -114,12 +114,10 @@ def policy_by_tag(outcomes: dict[str, Outcome | None]) -> Callable[[JSON], Outco
     return decide
 
 
-@pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
-def cluster(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Cluster]:
+def pinned_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, major: int) -> Path:
+    """The pinned helm *major* and kubectl as the toolkit's tools, a registry-answering fake
+    docker, a HOME and helm directories of the test's own; returns a copy of the chart."""
     require((TOOLS / "helm").exists() and (TOOLS / "helm3").exists(), "scripts/install-tools")
-    major = int(request.param)
     tools = tmp_path / "tools"
     tools.mkdir()
     (tools / "helm").symlink_to(TOOLS / ("helm" if major == 4 else "helm3"))
@@ -135,6 +133,15 @@ def cluster(
         monkeypatch.setenv(name, str(tmp_path / "helm" / name))
     chart = tmp_path / "chart"
     shutil.copytree(REPOSITORY / "helm", chart)
+    return chart
+
+
+@pytest.fixture(params=[4, 3], ids=["helm4", "helm3"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cluster]:
+    major = int(request.param)
+    chart = pinned_binaries(tmp_path, monkeypatch, major)
     base = load_config(REPOSITORY / "pyproject.toml")
     staging = replace(
         base.environments["staging"],

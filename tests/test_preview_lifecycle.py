@@ -12,8 +12,6 @@ import datetime as dt
 import gzip
 import http.server
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,16 +27,13 @@ from aegis_delivery.config_trust import ProvenancePolicy
 from aegis_delivery.errors import AegisError, InputError
 from aegis_delivery.masking import Masker
 from aegis_delivery.runner import Runner
-from aegis_delivery.tools import tools_directory
 from tests.conftest import REPOSITORY, RecordingConsole
 from tests.kube_api import JSON, FakeCluster, LocalKubeAPI
 from tests.published import printed
 from tests.records import provenance_off, release_record
-from tests.services import require
-from tests.test_cluster_lifecycle import FAKE_DOCKER, policy_by_tag
+from tests.test_cluster_lifecycle import pinned_binaries, policy_by_tag
 
 pytestmark = [pytest.mark.binaries, pytest.mark.cluster]
-TOOLS = tools_directory(REPOSITORY)
 CONTEXT = "aegis-preview"
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 DIGESTS = {"monitor-api": "sha256:" + "5" * 64, "monitor-ui": "sha256:" + "6" * 64}
@@ -113,22 +108,7 @@ class Previews:
 def previews(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Previews]:
-    require((TOOLS / "helm").exists() and (TOOLS / "helm3").exists(), "scripts/install-tools")
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "helm").symlink_to(TOOLS / ("helm" if request.param == 4 else "helm3"))
-    (tools / "kubectl").symlink_to(TOOLS / "kubectl")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
-    monkeypatch.setenv("AEGIS_TOOLS_DIR", str(tools))
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
-        monkeypatch.setenv(name, str(tmp_path / "helm" / name))
-    chart = tmp_path / "chart"
-    shutil.copytree(REPOSITORY / "helm", chart)
+    chart = pinned_binaries(tmp_path, monkeypatch, int(request.param))
     base = load_config(REPOSITORY / "pyproject.toml")
     assert base.preview is not None, "pyproject.toml turns previews on"
     settings = replace(base.preview, timeout=Duration.parse("20s"))

@@ -49,7 +49,6 @@ class PreviewOutcome:
     expires_at: str | None = None
     deployed: DeployOutcome | None = None
     dry_run: bool = False  # every change was printed, none made
-    environment: str = ENVIRONMENT  # the step summary's title
 
     def document(self) -> dict[str, object]:
         return {
@@ -74,7 +73,6 @@ class PreviewList:
     previews: Sequence[rules.Preview] = ()
     releases: Mapping[str, str] = field(default_factory=dict)  # namespace/release: status
     decisions: Sequence[rules.Decision] = ()
-    environment: str = ENVIRONMENT
 
     def status(self, preview: rules.Preview) -> str:
         if preview.phase != "Active":

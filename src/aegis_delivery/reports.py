@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,19 +71,11 @@ def config_document(config: DeliveryConfig) -> dict[str, Any]:
 
 
 def _preview_settings(config: DeliveryConfig) -> dict[str, Any] | None:
-    preview = config.preview
-    if preview is None:
+    """Every [tool.aegis.preview] setting as written (durations as their text)."""
+    if config.preview is None:
         return None
-    return {
-        "namespace_prefix": preview.namespace_prefix,
-        "domain": preview.domain,
-        "kube_context": preview.kube_context,
-        "share_staging_credentials": preview.share_staging_credentials,
-        "ttl": preview.ttl.text,
-        "max_previews": preview.max_previews,
-        "timeout": preview.timeout.text,
-        "delete_timeout": preview.delete_timeout.text,
-    }
+    values = {f.name: getattr(config.preview, f.name) for f in fields(config.preview)}
+    return {key: getattr(value, "text", value) for key, value in values.items()}
 
 
 def show_config(console: Console, config: DeliveryConfig) -> None:
